@@ -1,0 +1,13 @@
+//! The Update Framework (TUF), sans I/O.
+//!
+//! This crate is TUF itself and nothing about OCI: canonical JSON, keys and signatures,
+//! the metadata of every role, the trusted set that performs every check of the client
+//! workflow of the TUF specification (section 5) on bytes and a `now` passed in, the
+//! repository-side editing and signing API, and an async updater generic over two traits,
+//! [`RepoSource`] (untrusted bytes) and [`TrustedStore`] (the local cache).
+
+pub mod source;
+pub mod store;
+
+pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
+pub use store::{StoreError, TrustedStore};

@@ -1,0 +1,45 @@
+//! The local cache of trusted metadata.
+//!
+//! A cache is untrusted input too: whatever a [`TrustedStore`] returns is verified again
+//! before it is used, and a corrupt or truncated file is replaced, never trusted.
+
+use std::future::Future;
+
+/// Why the cache could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cached metadata {name:?} is longer than the limit of {max_len} bytes")]
+    TooLarge { name: String, max_len: u64 },
+    #[error("could not {op} cached metadata {name:?}")]
+    Io {
+        op: &'static str,
+        name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Where the updater keeps the metadata it has verified, by role name (`root`, `timestamp`,
+/// `snapshot`, `targets`, delegated names). Bytes are stored exactly as received.
+///
+/// Implementations must make `store` atomic (a reader sees the old or the new bytes, never a
+/// mix) and must encode role names so that no name can escape the store (`../x`, `a/b`).
+pub trait TrustedStore: Send + Sync {
+    /// Read the bytes last stored for `role`, `Ok(None)` if there are none.
+    fn load(
+        &self,
+        role: &str,
+        max_len: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Atomically replace the bytes stored for `role`.
+    fn store(
+        &self,
+        role: &str,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forget `role` (no error if absent).
+    fn remove(&self, role: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
