@@ -42,4 +42,26 @@ pub trait TrustedStore: Send + Sync {
 
     /// Forget `role` (no error if absent).
     fn remove(&self, role: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Read a root version from the root history, so that the chain from the pinned root to
+    /// the newest cached root can be verified again offline. A store without history returns
+    /// `Ok(None)` and the updater walks the chain over the network instead.
+    fn load_root(
+        &self,
+        version: u64,
+        max_len: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        let _ = (version, max_len);
+        async { Ok(None) }
+    }
+
+    /// Keep a verified root version in the root history (a no-op for stores without one).
+    fn store_root(
+        &self,
+        version: u64,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (version, bytes);
+        async { Ok(()) }
+    }
 }
