@@ -1,0 +1,228 @@
+//! Debian's `docker-registry` (CNCF distribution 2.8.2): the registry without a referrers
+//! API, where clients use the OCI tag-schema fallback.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::process::{self, Running};
+use crate::Error;
+
+/// How a [`Distribution`] is started.
+#[derive(Debug, Clone)]
+pub struct DistributionOptions {
+    /// The registry is killed after this long if nobody stopped it (a watchdog process).
+    pub time_limit: Duration,
+    /// Extra environment variables; `REGISTRY_*` variables override the configuration file
+    /// (e.g. `REGISTRY_AUTH_HTPASSWD_REALM` and `REGISTRY_AUTH_HTPASSWD_PATH` for basic auth).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for DistributionOptions {
+    fn default() -> Self {
+        Self {
+            time_limit: crate::DEFAULT_TIME_LIMIT,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A running `docker-registry serve` on `127.0.0.1`, storing in a temporary directory, with
+/// manifest deletion enabled. Stopped (SIGKILL by PID, then reaped) by [`Distribution::stop`]
+/// or on drop; its temporary directory is removed on drop.
+pub struct Distribution {
+    dir: tempfile::TempDir,
+    addr: String,
+    options: DistributionOptions,
+    running: Mutex<Option<Running>>,
+}
+
+impl std::fmt::Debug for Distribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Distribution")
+            .field("addr", &self.addr)
+            .field("pid", &self.pid())
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Distribution {
+    /// Starts a registry with [`DistributionOptions::default`].
+    ///
+    /// # Panics
+    /// If it cannot start; the message names the install command when the binary is
+    /// missing.
+    pub fn start() -> Self {
+        Self::try_start_with(DistributionOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Distribution::start`] with options.
+    ///
+    /// # Panics
+    /// If the registry cannot start.
+    pub fn start_with(options: DistributionOptions) -> Self {
+        Self::try_start_with(options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a registry with [`DistributionOptions::default`].
+    pub fn try_start() -> Result<Self, Error> {
+        Self::try_start_with(DistributionOptions::default())
+    }
+
+    /// Starts a registry.
+    pub fn try_start_with(options: DistributionOptions) -> Result<Self, Error> {
+        crate::try_docker_registry()?;
+        let dir = tempfile::Builder::new()
+            .prefix("ocituf-distribution-")
+            .tempdir()
+            .map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let mut this = Self {
+            dir,
+            addr: String::new(),
+            options,
+            running: Mutex::new(None),
+        };
+        let (running, addr) = this.spawn("127.0.0.1:0")?;
+        this.addr = addr;
+        *this.lock() = Some(running);
+        Ok(this)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The PID of the registry process, `None` once stopped. It changes across
+    /// [`Distribution::restart`] and [`Distribution::garbage_collect`].
+    pub fn pid(&self) -> Option<u32> {
+        self.lock().as_ref().map(Running::pid)
+    }
+
+    /// The temporary directory that holds the configuration, the storage and the log.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The storage root (`storage.filesystem.rootdirectory`).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// The configuration file the registry runs with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yml")
+    }
+
+    /// The file that collects the registry's stdout and stderr (every start appends).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("registry.log")
+    }
+
+    /// Everything the registry has logged so far.
+    pub fn log(&self) -> String {
+        process::read_from(&self.log_path(), 0)
+    }
+
+    /// Stops the registry (SIGKILL by PID, reaped). Idempotent.
+    pub fn stop(&self) {
+        if let Some(r) = self.lock().take() {
+            r.stop();
+        }
+    }
+
+    /// Stops the registry and starts it again on the same port and storage.
+    pub fn restart(&self) -> Result<(), Error> {
+        let mut guard = self.lock();
+        if let Some(r) = guard.take() {
+            r.stop();
+        }
+        let (running, _) = self.spawn(&self.addr)?;
+        *guard = Some(running);
+        Ok(())
+    }
+
+    /// Stops the registry, runs `docker-registry garbage-collect --delete-untagged CONFIG` on
+    /// its storage, and starts it again on the same port and storage. Returns what the
+    /// garbage collector printed (it lists what it marked and deleted).
+    ///
+    /// distribution 2.8 deletes every manifest that no tag reaches directly: a manifest
+    /// reachable only through a tagged index (e.g. a referrer listed in a `sha256-<hex>`
+    /// fallback index) is deleted too.
+    pub fn garbage_collect(&self) -> Result<String, Error> {
+        let mut guard = self.lock();
+        if let Some(r) = guard.take() {
+            r.stop();
+        }
+        let gc = crate::run(
+            Command::new(crate::try_docker_registry()?)
+                .arg("garbage-collect")
+                .arg("--delete-untagged")
+                .arg(self.config_path())
+                .envs(self.options.env.iter().map(|(k, v)| (k, v))),
+        );
+        // Start again even when the collection failed, so the handle stays usable.
+        let (running, _) = self.spawn(&self.addr)?;
+        *guard = Some(running);
+        gc
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Running>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn spawn(&self, addr: &str) -> Result<(Running, String), Error> {
+        let config = self.config_path();
+        std::fs::write(&config, config_yaml(&self.storage_dir(), addr)).map_err(|source| {
+            Error::Io {
+                path: config.clone(),
+                source,
+            }
+        })?;
+        process::start(
+            "docker-registry",
+            Command::new(crate::try_docker_registry()?)
+                .arg("serve")
+                .arg(&config)
+                .envs(self.options.env.iter().map(|(k, v)| (k, v))),
+            &self.log_path(),
+            Some(self.options.time_limit),
+        )
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The configuration: log level info (the bound port is logged at info), filesystem storage,
+/// deletion enabled (DELETE of manifests by digest), no upload purging (it would run in the
+/// middle of a test), a fixed HTTP secret (no warning).
+fn config_yaml(storage: &Path, addr: &str) -> String {
+    format!(
+        r#"version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: "{storage}"
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: "{addr}"
+  secret: ocituf-testkit
+"#,
+        storage = storage.display(),
+    )
+}
