@@ -16,6 +16,7 @@
 //     -max-manifest-bytes is refused (413 MANIFEST_INVALID);
 //   - DELETE of a manifest by digest also deletes the tags that point to it (as distribution
 //     does);
+//   - DELETE of a blob it does not have answers 404 BLOB_UNKNOWN (ggcr: 500);
 //   - the tags list honours `last` (ggcr returns everything when no tag sorts after it) and
 //     sends a Link header when `n` cut the list.
 //
@@ -153,6 +154,12 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case kind == "tags" && ref == "list" && r.Method == http.MethodGet:
 			f.tags(w, r)
 			return
+		case kind == "blobs" && r.Method == http.MethodDelete && digestRe.MatchString(ref):
+			// ggcr's disk blob handler answers 500 for a blob it does not have.
+			if rec := f.do(http.MethodHead, r.URL.Path, nil, nil); rec.Code == http.StatusNotFound {
+				writeError(w, http.StatusNotFound, "BLOB_UNKNOWN", "blob unknown to registry")
+				return
+			}
 		}
 	}
 	f.inner.ServeHTTP(w, r)

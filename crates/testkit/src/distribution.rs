@@ -114,6 +114,18 @@ impl Distribution {
         self.dir.path().join("storage")
     }
 
+    /// Where the registry keeps the blob `digest` (`sha256:<hex>`) on disk, for tests that
+    /// tamper with stored content (distribution serves the file as it is).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+        self.storage_dir()
+            .join("docker/registry/v2/blobs")
+            .join(algorithm)
+            .join(hex.get(..2).unwrap_or(hex))
+            .join(hex)
+            .join("data")
+    }
+
     /// The configuration file the registry runs with.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("config.yml")

@@ -122,6 +122,13 @@ impl ReferrersRegistry {
         self.dir.path()
     }
 
+    /// Where the registry keeps the blob `digest` (`sha256:<hex>`) on disk, for tests that
+    /// tamper with stored content. Its blob store is shared by all repositories.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+        self.dir.path().join("blobs").join(algorithm).join(hex)
+    }
+
     /// The file that collects the registry's stdout and stderr (one line per request).
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("registry.log")

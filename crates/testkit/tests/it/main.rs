@@ -1,6 +1,8 @@
 //! Smoke tests of the test registries with real clients (ORAS, skopeo): what the other
 //! crates' integration tests rely on.
 
+mod facts;
+mod http;
 mod lifecycle;
 mod oras;
 mod skopeo;
