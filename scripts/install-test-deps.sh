@@ -3,7 +3,8 @@
 # fast when everything is already there. See docs/testing.md.
 #
 # 1. Debian bookworm packages: docker-registry (CNCF distribution 2.8.2, the fallback-only
-#    registry), skopeo, faketime, golang-go, jq, and pip when python3 has none.
+#    registry), skopeo, faketime, golang-go, jq, apache2-utils (htpasswd, for basic auth),
+#    openssl (test CAs), and pip when python3 has none.
 # 2. Python packages from tests/interop/requirements.txt, when that file exists.
 # 3. Two Debian trixie packages, downloaded through an isolated apt configuration (its own
 #    sources list, lists and cache under $TOOLS/apt; the system's sources, lists and dpkg
@@ -33,7 +34,7 @@ exec 9>"$TOOLS/.lock"
 flock 9
 
 # --- 1. Debian bookworm packages ---------------------------------------------------------
-APT_PKGS=(docker-registry skopeo faketime golang-go jq debian-archive-keyring ca-certificates)
+APT_PKGS=(docker-registry skopeo faketime golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3 python3-pip)
 fi

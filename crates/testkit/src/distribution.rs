@@ -17,6 +17,12 @@ pub struct DistributionOptions {
     /// Extra environment variables; `REGISTRY_*` variables override the configuration file
     /// (e.g. `REGISTRY_AUTH_HTPASSWD_REALM` and `REGISTRY_AUTH_HTPASSWD_PATH` for basic auth).
     pub env: Vec<(String, String)>,
+    /// Require HTTP basic auth with this user and password (an htpasswd file made with
+    /// `htpasswd -B`).
+    pub basic_auth: Option<(String, String)>,
+    /// Serve HTTPS with a certificate for `127.0.0.1` signed by a CA made for this registry
+    /// (see [`Distribution::ca_cert_path`]).
+    pub tls: bool,
 }
 
 impl Default for DistributionOptions {
@@ -24,6 +30,8 @@ impl Default for DistributionOptions {
         Self {
             time_limit: crate::DEFAULT_TIME_LIMIT,
             env: Vec::new(),
+            basic_auth: None,
+            tls: false,
         }
     }
 }
@@ -81,6 +89,14 @@ impl Distribution {
                 path: std::env::temp_dir(),
                 source,
             })?;
+        if let Some((user, password)) = &options.basic_auth {
+            let htpasswd = crate::on_path("htpasswd")?;
+            let line = crate::run(Command::new(htpasswd).args(["-Bbn", user, password]))?;
+            write(&dir.path().join("htpasswd"), line.trim_end().as_bytes())?;
+        }
+        if options.tls {
+            make_certificates(&dir.path().join("tls"))?;
+        }
         let mut this = Self {
             dir,
             addr: String::new(),
@@ -96,6 +112,18 @@ impl Distribution {
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, or `https://…` with [`DistributionOptions::tls`].
+    pub fn url(&self) -> String {
+        let scheme = if self.options.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM certificate of the CA that signed the registry's certificate, with
+    /// [`DistributionOptions::tls`].
+    pub fn ca_cert_path(&self) -> Option<PathBuf> {
+        self.options.tls.then(|| self.dir.path().join("tls/ca.pem"))
     }
 
     /// The PID of the registry process, `None` once stopped. It changes across
@@ -176,7 +204,7 @@ impl Distribution {
                 .arg("garbage-collect")
                 .arg("--delete-untagged")
                 .arg(self.config_path())
-                .envs(self.options.env.iter().map(|(k, v)| (k, v))),
+                .envs(self.env()),
         );
         // Start again even when the collection failed, so the handle stays usable.
         let (running, _) = self.spawn(&self.addr)?;
@@ -186,6 +214,33 @@ impl Distribution {
 
     fn lock(&self) -> MutexGuard<'_, Option<Running>> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The environment of the registry: auth and TLS settings, then the caller's.
+    fn env(&self) -> Vec<(String, String)> {
+        let dir = self.dir.path();
+        let mut env = Vec::new();
+        let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
+        if self.options.basic_auth.is_some() {
+            set("REGISTRY_AUTH", "htpasswd".to_owned());
+            set("REGISTRY_AUTH_HTPASSWD_REALM", "ocituf-testkit".to_owned());
+            set(
+                "REGISTRY_AUTH_HTPASSWD_PATH",
+                dir.join("htpasswd").display().to_string(),
+            );
+        }
+        if self.options.tls {
+            set(
+                "REGISTRY_HTTP_TLS_CERTIFICATE",
+                dir.join("tls/server.pem").display().to_string(),
+            );
+            set(
+                "REGISTRY_HTTP_TLS_KEY",
+                dir.join("tls/server.key").display().to_string(),
+            );
+        }
+        env.extend(self.options.env.iter().cloned());
+        env
     }
 
     fn spawn(&self, addr: &str) -> Result<(Running, String), Error> {
@@ -201,7 +256,7 @@ impl Distribution {
             Command::new(crate::try_docker_registry()?)
                 .arg("serve")
                 .arg(&config)
-                .envs(self.options.env.iter().map(|(k, v)| (k, v))),
+                .envs(self.env()),
             &self.log_path(),
             Some(self.options.time_limit),
         )
@@ -237,4 +292,67 @@ http:
 "#,
         storage = storage.display(),
     )
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A CA (`ca.pem`) and a server certificate for IP 127.0.0.1 (`server.pem`, `server.key`)
+/// signed by it, P-256, valid for two days, made with the openssl command.
+fn make_certificates(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let openssl = crate::on_path("openssl")?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    crate::run(
+        Command::new(&openssl)
+            .current_dir(dir)
+            .args(["req", "-x509"])
+            .args(ec)
+            .args(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"])
+            .args(["-subj", "/CN=ocituf-testkit CA"])
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+    )?;
+    crate::run(
+        Command::new(&openssl)
+            .current_dir(dir)
+            .arg("req")
+            .args(ec)
+            .args(["-keyout", "server.key", "-out", "server.csr"])
+            .args(["-subj", "/CN=127.0.0.1"]),
+    )?;
+    write(
+        &dir.join("server.ext"),
+        b"basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )?;
+    crate::run(
+        Command::new(&openssl)
+            .current_dir(dir)
+            .args([
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+            ])
+            .args(["-CAcreateserial", "-out", "server.pem", "-days", "2"])
+            .args(["-extfile", "server.ext"]),
+    )?;
+    Ok(())
 }

@@ -161,7 +161,7 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn on_path(name: &str) -> Result<PathBuf, Error> {
+pub(crate) fn on_path(name: &str) -> Result<PathBuf, Error> {
     let dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();

@@ -181,3 +181,71 @@ fn fetch_manifest(
         &format!("{addr}/{reference}"),
     ]))
 }
+
+#[test]
+fn distribution_with_basic_auth() {
+    let reg = Distribution::start_with(DistributionOptions {
+        basic_auth: Some(("alice".into(), "s3cret".into())),
+        ..DistributionOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"a").unwrap();
+    std::fs::write(dir.path().join("empty-config.json"), b"{}").unwrap();
+    let push = |creds: &[&str]| {
+        ocituf_testkit::run(
+            Command::new(ocituf_testkit::oras())
+                .current_dir(dir.path())
+                .args([
+                    "push",
+                    "--plain-http",
+                    "--registry-config",
+                    "empty-config.json",
+                ])
+                .args(creds)
+                .args([&format!("{}/acme/app:1", reg.addr()), "a.txt"]),
+        )
+    };
+    let refused = push(&[]).unwrap_err();
+    assert!(
+        refused.to_string().contains("basic credential not found"),
+        "{refused}"
+    );
+    let wrong = push(&["-u", "alice", "-p", "wrong"]).unwrap_err();
+    assert!(wrong.to_string().contains("401"), "{wrong}");
+    push(&["-u", "alice", "-p", "s3cret"]).unwrap();
+}
+
+#[test]
+fn distribution_with_tls_and_a_custom_ca() {
+    let reg = Distribution::start_with(DistributionOptions {
+        tls: true,
+        ..DistributionOptions::default()
+    });
+    assert_eq!(reg.url(), format!("https://{}", reg.addr()));
+    let ca = reg.ca_cert_path().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"a").unwrap();
+    let push = |extra: &[&str]| {
+        ocituf_testkit::run(
+            Command::new(ocituf_testkit::oras())
+                .current_dir(dir.path())
+                .arg("push")
+                .args(extra)
+                .args([&format!("{}/acme/app:1", reg.addr()), "a.txt"]),
+        )
+    };
+    let untrusted = push(&[]).unwrap_err();
+    assert!(untrusted.to_string().contains("certificate"), "{untrusted}");
+    push(&["--ca-file", ca.to_str().unwrap()]).unwrap();
+    // The same certificate through skopeo, which takes a directory of CA files.
+    let certs = tempfile::tempdir().unwrap();
+    std::fs::copy(&ca, certs.path().join("ca.crt")).unwrap();
+    ocituf_testkit::run(Command::new(ocituf_testkit::skopeo()).args([
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        certs.path().to_str().unwrap(),
+        &format!("docker://{}/acme/app:1", reg.addr()),
+    ]))
+    .unwrap();
+}
