@@ -23,12 +23,13 @@
 mod distribution;
 mod process;
 mod referrers;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use distribution::{Distribution, DistributionOptions};
+pub use distribution::{Auth, Distribution, DistributionOptions};
 pub use referrers::{ReferrersOptions, ReferrersRegistry};
 
 /// The command that installs every binary this crate runs.
