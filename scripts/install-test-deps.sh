@@ -101,9 +101,12 @@ if [ ! -x "$ORAS" ] || [ ! -d "$GGCR/pkg/registry" ] || [ "$(cat "$STAMP" 2>/dev
     echo "${TRIXIE_PKGS[*]}" >"$STAMP"
     rm -rf "$APTDIR/cache" "$APTDIR/lists"
 fi
-if ! "$ORAS" version | grep -q '^Version: *1\.2\.'; then
-    log "warning: expected ORAS 1.2.x, found: $("$ORAS" version | head -1)"
-fi
+# (Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.)
+ORAS_VERSION=$("$ORAS" version | awk '/^Version:/ {print $2}')
+case "$ORAS_VERSION" in
+    1.2.*) ;;
+    *) log "warning: expected ORAS 1.2.x, found: $ORAS_VERSION" ;;
+esac
 if ! grep -q 'func WithReferrersSupport' "$GGCR/pkg/registry/registry.go"; then
     log "go-containerregistry at $GGCR has no WithReferrersSupport"
     exit 1
@@ -127,5 +130,5 @@ if [ ! -x "$RR" ]; then
 fi
 ln -sfn "$RR" "$TOOLS/bin/referrers-registry"
 
-log "ok: docker-registry $(docker-registry --version | awk '{print $3}'), skopeo $(skopeo --version | awk '{print $3}'), oras $("$ORAS" version | awk '/^Version/{print $2}'), referrers-registry $RR"
+log "ok: docker-registry $(docker-registry --version | awk '{print $3}'), skopeo $(skopeo --version | awk '{print $3}'), oras $ORAS_VERSION, referrers-registry $RR"
 log "ok: tools in $TOOLS (REPO=$REPO)"
