@@ -5,6 +5,8 @@
 //! - [`ReferrersRegistry`]: our `tools/referrers-registry` (go-containerregistry's
 //!   `pkg/registry` with the native referrers API, wrapped to follow the OCI distribution
 //!   spec 1.1).
+//!   Optionally with basic auth, bearer tokens (from a token server of ours on a thread of
+//!   the test process, `token.rs`) or TLS with a CA made for it.
 //! - [`oras()`], [`skopeo()`]: paths of independent OCI clients; [`run()`] runs one with a
 //!   time limit.
 //!
