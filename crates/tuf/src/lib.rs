@@ -6,6 +6,12 @@
 //! repository-side editing and signing API, and an async updater generic over two traits,
 //! [`RepoSource`] (untrusted bytes) and [`TrustedStore`] (the local cache).
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod cjson;
 pub mod source;
 pub mod store;
 
