@@ -12,8 +12,11 @@
 )]
 
 pub mod cjson;
+pub mod crypto;
+pub mod error;
 pub mod source;
 pub mod store;
 
+pub use error::Error;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
