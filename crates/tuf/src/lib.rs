@@ -17,13 +17,18 @@ pub mod crypto;
 pub mod editor;
 pub mod error;
 pub mod metadata;
+pub mod repo;
 pub mod source;
 pub mod store;
 pub mod trusted;
 pub mod updater;
 
+#[cfg(test)]
+mod testutil;
+
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::Error;
+pub use repo::Repository;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
 pub use trusted::{TargetInfo, TrustedSet};

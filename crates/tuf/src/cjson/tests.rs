@@ -27,6 +27,19 @@ fn keys_sort_by_code_point() {
 }
 
 #[test]
+fn files_are_valid_json_with_control_characters_escaped() {
+    let v = json!({"k": "-----BEGIN\nx\ty\u{1}\"\\", "a": 1});
+    let bytes = to_json(&v).unwrap();
+    assert_eq!(
+        String::from_utf8(bytes.clone()).unwrap(),
+        r#"{"a":1,"k":"-----BEGIN\nx\ty\u0001\"\\"}"#
+    );
+    assert_eq!(parse(&bytes).unwrap(), v);
+    // The canonical form keeps control characters raw, as securesystemslib does.
+    assert!(parse(&to_canonical(&v).unwrap()).is_err());
+}
+
+#[test]
 fn floats_have_no_canonical_form() {
     assert_eq!(to_canonical(&json!({"a": 1.5})), Err(JsonError::Float));
 }
@@ -141,10 +154,12 @@ fn arb_value() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn round_trip(v in arb_value()) {
-        let bytes = to_canonical(&v).unwrap();
+        // Files (to_json) parse back to the same value with the same canonical form.
+        let bytes = to_json(&v).unwrap();
         let parsed = parse(&bytes).unwrap();
         prop_assert_eq!(&parsed, &v);
-        prop_assert_eq!(to_canonical(&parsed).unwrap(), bytes);
+        prop_assert_eq!(to_json(&parsed).unwrap(), bytes);
+        prop_assert_eq!(to_canonical(&parsed).unwrap(), to_canonical(&v).unwrap());
     }
 
     #[test]
