@@ -1,3 +1,6 @@
+//! Canonical form against securesystemslib, the strict parser's refusals, and property
+//! tests: round trip and key-order invariance.
+
 use proptest::prelude::*;
 use serde_json::json;
 

@@ -82,6 +82,9 @@ pub struct Updater<S, T, C> {
     root_bytes: Vec<u8>,
     /// Whether top-level targets of this refresh are loaded (else `target_info` refreshes).
     refreshed: bool,
+    /// The time of the current refresh: one `now` for all of its checks, as python-tuf's
+    /// reference time.
+    now: time::OffsetDateTime,
 }
 
 impl<S, T, C> std::fmt::Debug for Updater<S, T, C> {
@@ -112,6 +115,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         clock: C,
     ) -> Result<Self, Error> {
         let trusted = TrustedSet::new(anchor_root)?;
+        let now = clock.now();
         let mut updater = Updater {
             source,
             store,
@@ -120,6 +124,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             trusted,
             root_bytes: anchor_root.to_vec(),
             refreshed: false,
+            now,
         };
         updater.replay_cached_roots().await?;
         updater.load_cached_top_level().await?;
@@ -129,6 +134,12 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// The trusted metadata, for inspection (versions, expiries, keys).
     pub fn trusted(&self) -> &TrustedSet {
         &self.trusted
+    }
+
+    /// The bytes of the trusted root (the newest verified from the anchor), to pin or to
+    /// start another updater from.
+    pub fn root_bytes(&self) -> &[u8] {
+        &self.root_bytes
     }
 
     /// The configuration.
@@ -171,7 +182,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// Load cached timestamp, snapshot and targets through the checks; failures only mean
     /// the cache is not used.
     async fn load_cached_top_level(&mut self) -> Result<(), Error> {
-        let now = self.clock.now();
+        let now = self.now;
         let cfg = &self.config;
         if let Some(bytes) = self.store.load("timestamp", cfg.timestamp_max_len).await? {
             if let Err(e) = self.trusted.update_timestamp(&bytes, now) {
@@ -226,6 +237,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// Stores only verified bytes, exactly as received.
     pub async fn refresh(&mut self) -> Result<(), Error> {
         self.refreshed = false;
+        self.now = self.clock.now();
         self.source.start_refresh();
         // Each refresh starts from the trusted root alone (see the module docs).
         self.trusted = TrustedSet::new(&self.root_bytes)?;
@@ -267,7 +279,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
 
     /// TUF 5.4: cached timestamp as the rollback reference, then the repository's.
     async fn update_timestamp(&mut self) -> Result<(), Error> {
-        let now = self.clock.now();
+        let now = self.now;
         if let Some(bytes) = self
             .store
             .load("timestamp", self.config.timestamp_max_len)
@@ -307,7 +319,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
 
     /// TUF 5.5: the cached snapshot if it is the one the timestamp names, else fetch it.
     async fn update_snapshot(&mut self) -> Result<(), Error> {
-        let now = self.clock.now();
+        let now = self.now;
         if let Some(bytes) = self.store.load("snapshot", self.snapshot_limit()).await? {
             match self.trusted.update_snapshot(&bytes, now, Origin::Cache) {
                 Ok(()) => return Ok(()),
@@ -343,13 +355,18 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     }
 
     async fn update_top_level_targets(&mut self) -> Result<(), Error> {
-        self.load_targets("targets", "root").await
+        let now = self.now;
+        self.load_targets("targets", "root", now).await
     }
 
     /// TUF 5.6/5.7: the cached copy of a targets role if it is the one the snapshot names,
     /// else fetch it.
-    async fn load_targets(&mut self, role: &str, delegator: &str) -> Result<(), Error> {
-        let now = self.clock.now();
+    async fn load_targets(
+        &mut self,
+        role: &str,
+        delegator: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), Error> {
         let max_len = self.targets_limit(role);
         if let Some(bytes) = self.store.load(role, max_len).await? {
             match self
@@ -408,7 +425,10 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         loop {
             match search.step(&mut self.trusted)? {
                 SearchStep::Load { role, delegator } => {
-                    self.load_targets(&role, &delegator).await?;
+                    // Delegated roles loaded later than the refresh are checked at the time
+                    // they are loaded.
+                    let now = self.clock.now();
+                    self.load_targets(&role, &delegator, now).await?;
                 }
                 SearchStep::Found(info) => return Ok(Some(info)),
                 SearchStep::NotFound => return Ok(None),
@@ -456,8 +476,15 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
 /// Check target bytes against trusted length and hashes.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`], [`Error::HashMismatch`], [`Error::UnsupportedHash`].
+/// [`Error::LengthMismatch`], [`Error::HashMismatch`], [`Error::UnsupportedHash`];
+/// [`Error::Invalid`] for a `TargetInfo` without hashes (never from metadata).
 pub fn verify_target(info: &TargetInfo, bytes: &[u8]) -> Result<(), Error> {
+    if info.hashes.is_empty() {
+        return Err(crate::metadata::invalid(
+            "targets",
+            format!("target {:?} has no hashes to check", info.path),
+        ));
+    }
     verify_length_and_hashes(
         &format!("target {:?}", info.path),
         bytes,
