@@ -11,3 +11,8 @@ pub mod store;
 
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
+
+pub mod fs_store;
+pub mod memory_store;
+pub use fs_store::{FsStore, RootHistory};
+pub use memory_store::MemoryStore;
