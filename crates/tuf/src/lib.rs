@@ -16,3 +16,7 @@ pub mod fs_store;
 pub mod memory_store;
 pub use fs_store::{FsStore, RootHistory};
 pub use memory_store::MemoryStore;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "http")]
+pub use http::{HttpConfig, HttpSource, HttpSourceError};
