@@ -12,6 +12,7 @@
 )]
 
 pub mod cjson;
+pub mod clock;
 pub mod crypto;
 pub mod editor;
 pub mod error;
@@ -19,10 +20,14 @@ pub mod metadata;
 pub mod source;
 pub mod store;
 pub mod trusted;
+pub mod updater;
 
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::Error;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
+pub use trusted::{TargetInfo, TrustedSet};
+pub use updater::{Updater, UpdaterConfig};
 
 pub mod fs_store;
 pub mod memory_store;
