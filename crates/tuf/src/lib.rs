@@ -46,3 +46,12 @@ pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetReques
 pub use store::{StoreError, TrustedStore};
 pub use trusted::{TargetInfo, TrustedSet};
 pub use updater::{Updater, UpdaterConfig};
+
+pub mod fs_store;
+pub mod memory_store;
+pub use fs_store::{FsStore, RootHistory};
+pub use memory_store::MemoryStore;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "http")]
+pub use http::{HttpConfig, HttpSource, HttpSourceError};
