@@ -7,3 +7,5 @@ mod concurrency;
 mod distribution;
 #[path = "registry/harness.rs"]
 mod harness;
+#[path = "registry/hostile.rs"]
+mod hostile;
