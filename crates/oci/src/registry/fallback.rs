@@ -32,8 +32,8 @@
 //! manifest), checks each entry with HEAD, and drops the ones gone.
 //!
 //! Superseded index versions are left untagged (garbage collection removes them); ocituf
-//! does not delete them, so a concurrent reader holding one never sees it vanish. ORAS does
-//! delete the index it replaced, by digest.
+//! does not delete them, so a concurrent reader holding one never sees it vanish (ORAS 1.2
+//! does not delete them either).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 

@@ -6,7 +6,9 @@ use ocituf_oci::{
     RegistryOptions, RegistryRepo,
 };
 
-use crate::harness::{artifact, descriptor_of, Distribution, EMPTY_CONFIG, MANIFEST_TYPE};
+use ocituf_testkit::Distribution;
+
+use crate::harness::{artifact, descriptor_of, EMPTY_CONFIG, MANIFEST_TYPE};
 
 pub fn anonymous() -> RegistryOptions {
     RegistryOptions {
@@ -16,7 +18,7 @@ pub fn anonymous() -> RegistryOptions {
 }
 
 pub fn repo(reg: &Distribution, name: &str) -> RegistryRepo {
-    RegistryRepo::open(&format!("{}/{name}", reg.host()), anonymous()).unwrap()
+    RegistryRepo::open(&format!("{}/{name}", reg.addr()), anonymous()).unwrap()
 }
 
 /// Push the empty config, a layer and a manifest; return (manifest bytes, digest).
@@ -123,13 +125,13 @@ async fn blobs_and_manifests_round_trip() {
         .await
         .unwrap()
         .is_none());
-    assert_eq!(repo.location(), format!("{}/acme/tuf", reg.host()));
+    assert_eq!(repo.location(), format!("{}/acme/tuf", reg.addr()));
 }
 
 #[tokio::test]
 async fn request_counter_counts_each_http_request() {
     let reg = Distribution::start();
-    let client = RegistryClient::new(reg.host(), anonymous()).unwrap();
+    let client = RegistryClient::new(reg.addr(), anonymous()).unwrap();
     let repo = client.repo("acme/tuf").unwrap();
     let (_, d) = push_artifact(
         &repo,
