@@ -9,3 +9,5 @@ mod distribution;
 mod harness;
 #[path = "registry/hostile.rs"]
 mod hostile;
+#[path = "registry/native.rs"]
+mod native;
