@@ -216,6 +216,9 @@ impl RegistryClient {
                     source,
                 }
             })?;
+            if certs.is_empty() {
+                return Err(RegistryError::CaFileEmpty { path: path.clone() });
+            }
             builder = builder.tls_certs_merge(certs);
         }
         let http = builder.build().map_err(|source| RegistryError::Client {
