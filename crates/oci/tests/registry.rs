@@ -13,3 +13,5 @@ mod harness;
 mod hostile;
 #[path = "registry/native.rs"]
 mod native;
+#[path = "registry/oras.rs"]
+mod oras;
