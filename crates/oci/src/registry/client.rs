@@ -406,8 +406,12 @@ impl RegistryClient {
             } else if req.method == Method::PUT || req.method == Method::POST {
                 rb = rb.header(reqwest::header::CONTENT_LENGTH, "0");
             }
-            if let Some(a) = self.authorization(req.scope).await? {
-                rb = rb.header(reqwest::header::AUTHORIZATION, a);
+            // Credentials and tokens go to the registry's own origin only (an upload
+            // `Location` or a `Link` elsewhere gets none).
+            if req.url.origin() == self.inner.base.origin() {
+                if let Some(a) = self.authorization(req.scope).await? {
+                    rb = rb.header(reqwest::header::AUTHORIZATION, a);
+                }
             }
             self.count();
             let resp = match rb.send().await {

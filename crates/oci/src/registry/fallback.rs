@@ -131,7 +131,7 @@ async fn referrer_tags(
     }
     Err(RegistryError::ReferrersLimit {
         subject: subject.clone(),
-        what: "tag list pages",
+        what: "tags list pages",
         max: u64::from(opts.tags_max_pages),
     })
 }
@@ -148,6 +148,15 @@ async fn resolve_tags(
 ) -> Result<(), RegistryError> {
     let prefix_len = index_tag(subject).len() + 1;
     let limit = repo.client.inner.opts.index_max_len;
+    // One GET per unknown tag: bounded like a referrers list.
+    let max = repo.client.inner.opts.referrers_max_entries;
+    if tags.len() as u64 > max {
+        return Err(RegistryError::ReferrersLimit {
+            subject: subject.clone(),
+            what: "unique referrer tags",
+            max,
+        });
+    }
     for tag in tags {
         if seen.contains(tag) {
             continue;

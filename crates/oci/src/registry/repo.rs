@@ -326,7 +326,17 @@ impl RegistryRepo {
         // subject with the `OCI-Subject` header; without it, clients use the tag schema.
         let native = header(&resp, "oci-subject").is_some();
         drop(resp);
-        self.learn(|c| c.write = if native { Mode::Native } else { Mode::Fallback });
+        self.learn(|c| {
+            if native {
+                // The registry has the API: read it too.
+                *c = super::referrers::Capability {
+                    read: Mode::Native,
+                    write: Mode::Native,
+                };
+            } else {
+                c.write = Mode::Fallback;
+            }
+        });
         if native {
             return Ok(digest);
         }
@@ -399,6 +409,22 @@ impl RegistryRepo {
     /// `OCI-Subject` and a referrers GET).
     pub fn referrers_capability(&self) -> super::ReferrersCapability {
         self.mode().public()
+    }
+
+    /// Tell the client what the repository supports, e.g. from a cache of an earlier run,
+    /// so that the first `referrers()` skips detection (saving the probe request on a
+    /// fallback registry). A wrong "native" corrects itself on the registry's 404; a wrong
+    /// fallback corrects itself on the next `OCI-Subject` seen. `Unknown` forgets.
+    pub fn set_referrers_capability(&self, capability: super::ReferrersCapability) {
+        let mode = match capability {
+            super::ReferrersCapability::Native => Mode::Native,
+            super::ReferrersCapability::TagSchemaFallback => Mode::Fallback,
+            super::ReferrersCapability::Unknown => Mode::Unknown,
+        };
+        self.learn(|c| {
+            c.read = mode;
+            c.write = mode;
+        });
     }
 }
 

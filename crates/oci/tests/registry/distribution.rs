@@ -333,3 +333,56 @@ async fn clobbered_fallback_index_is_repaired_from_unique_tags() {
         .iter()
         .all(|d| d.annotations.contains_key("io.ocituf.role")));
 }
+
+/// Requests per referrers query on the fallback registry: the probe of the referrers API
+/// costs one request once per client, unless the capability is known (learnt from a write,
+/// or pinned from an earlier run's cache).
+#[tokio::test]
+async fn referrers_request_budget_on_the_fallback_registry() {
+    let reg = Distribution::start();
+    let writer = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let repo = writer.repo("acme/tuf").unwrap();
+    let (anchor, anchor_d) = push_artifact(
+        &repo,
+        "application/vnd.ocituf.anchor.v1+json",
+        b"",
+        None,
+        Some("a"),
+    )
+    .await;
+    push_artifact(&repo, "t", b"x", Some(&descriptor_of(&anchor)), None).await;
+    // Learnt from the write: no probe.
+    let n = writer.request_count();
+    repo.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(writer.request_count() - n, 1);
+
+    // A fresh client probes once (404), then reads the index; later queries cost one.
+    let fresh = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let r = fresh.repo("acme/tuf").unwrap();
+    r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(fresh.request_count(), 2);
+    r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(fresh.request_count(), 3);
+
+    // Pinned from a cache: one request from the start.
+    let pinned = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let r = pinned.repo("acme/tuf").unwrap();
+    r.set_referrers_capability(ReferrersCapability::TagSchemaFallback);
+    let (found, _) = r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(pinned.request_count(), 1);
+
+    // A wrong "native" pin corrects itself on the 404.
+    let wrong = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let r = wrong.repo("acme/tuf").unwrap();
+    r.set_referrers_capability(ReferrersCapability::Native);
+    let (found, source) = r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(
+        (found.len(), source),
+        (1, ReferrersSource::TagSchemaFallback)
+    );
+    assert_eq!(
+        r.referrers_capability(),
+        ReferrersCapability::TagSchemaFallback
+    );
+}

@@ -647,3 +647,43 @@ async fn credentials_never_leak_into_errors_or_plain_http_realms() {
         "{e:?}"
     );
 }
+
+/// A registry that sends uploads to another origin must not receive our credentials there.
+#[tokio::test]
+async fn upload_location_on_another_origin_gets_no_credentials() {
+    let elsewhere = hostile_fake_registry(|_, _| FakeResponse::new(201)).await;
+    let target = format!("http://{}/upload?state=1", elsewhere.host);
+    let registry = hostile_fake_registry(move |req, _| {
+        if req.header("authorization") != Some("Basic YWxpY2U6aHVudGVyMg==") {
+            return FakeResponse::new(401).header("WWW-Authenticate", "Basic realm=\"fake\"");
+        }
+        match req.method.as_str() {
+            "HEAD" => FakeResponse::new(404),
+            "POST" => FakeResponse::new(202).header("Location", &target),
+            _ => FakeResponse::new(500),
+        }
+    })
+    .await;
+    let (_, repo) = repo_on(
+        &registry,
+        RegistryOptions {
+            credentials: basic("alice", "hunter2"),
+            ..opts()
+        },
+    );
+    let d = repo.put_blob(b"blob").await.unwrap();
+    assert_eq!(d, Digest::of(b"blob"));
+    let put = elsewhere.requests.lock().unwrap().clone();
+    assert_eq!(put.len(), 1);
+    assert_eq!(put[0].method, "PUT");
+    assert!(
+        put[0].target.contains("digest=sha256%3A"),
+        "{}",
+        put[0].target
+    );
+    assert_eq!(
+        put[0].header("authorization"),
+        None,
+        "credentials leaked to another origin"
+    );
+}

@@ -74,6 +74,16 @@ async fn native_referrers_with_filter_and_no_fallback_tags() {
     assert_eq!(again.len(), 2);
     assert_eq!(fresh.referrers_capability(), ReferrersCapability::Native);
 
+    // One request per query on a native registry, probe included.
+    let counting = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    counting
+        .repo("acme/tuf")
+        .unwrap()
+        .referrers(&anchor_d, None)
+        .await
+        .unwrap();
+    assert_eq!(counting.request_count(), 1);
+
     // Delete.
     repo.delete_manifest(&t2).await.unwrap();
     let (left, _) = repo.referrers(&anchor_d, Some(TS)).await.unwrap();
