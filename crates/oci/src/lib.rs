@@ -10,9 +10,13 @@
 pub mod layout;
 pub mod mapping;
 mod ocijson;
+pub mod publish;
+pub mod tuf_source;
 
 pub use layout::LayoutStore;
 pub use mapping::{Anchor, Hints, RoleClass, RootOfTrustName};
+pub use publish::{Publisher, Retention};
+pub use tuf_source::OciRepoSource;
 
 pub mod error;
 pub mod store;
