@@ -23,3 +23,6 @@ pub mod store;
 
 pub use error::Error;
 pub use store::{ArtifactStore, Descriptor, Digest, Manifest, ManifestRef, ReferrersSource};
+
+pub mod registry;
+pub use registry::{RegistryClient, RegistryError, RegistryOptions, RegistryRepo};
