@@ -156,3 +156,76 @@ async fn garbage_collection_keeps_what_the_timestamp_reaches() -> anyhow::Result
     }
     Ok(())
 }
+
+/// The round trips of `round_trip.rs` on both registries: metadata in `acme/tuf`, images
+/// in `acme/app`; tampering writes the registry's own blob file.
+mod round_trips {
+    use ocituf_oci::{Digest, RegistryOptions, RegistryRepo};
+    use ocituf_testkit::{Distribution, ReferrersRegistry};
+
+    use crate::round_trip;
+
+    fn repo(addr: &str, name: &str) -> anyhow::Result<RegistryRepo> {
+        let opts = RegistryOptions {
+            credentials: ocituf_oci::registry::Credentials::Anonymous,
+            ..RegistryOptions::default()
+        };
+        Ok(RegistryRepo::open(&format!("{addr}/{name}"), opts)?)
+    }
+
+    macro_rules! round_trips {
+        ($($name:ident),* $(,)?) => {
+            mod distribution {
+                use super::*;
+                $(
+                    #[tokio::test]
+                    async fn $name() -> anyhow::Result<()> {
+                        let reg = Distribution::start();
+                        let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                        round_trip::$name(meta, images).await
+                    }
+                )*
+
+                #[tokio::test]
+                async fn blob_swapped() -> anyhow::Result<()> {
+                    let reg = Distribution::start();
+                    let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                    round_trip::blob_swapped(meta, images, |d: &Digest, bytes: &[u8]| {
+                        std::fs::write(reg.blob_path(d.as_str()), bytes)
+                    })
+                    .await
+                }
+            }
+            mod native_referrers {
+                use super::*;
+                $(
+                    #[tokio::test]
+                    async fn $name() -> anyhow::Result<()> {
+                        let reg = ReferrersRegistry::start();
+                        let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                        round_trip::$name(meta, images).await
+                    }
+                )*
+
+                #[tokio::test]
+                async fn blob_swapped() -> anyhow::Result<()> {
+                    let reg = ReferrersRegistry::start();
+                    let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                    round_trip::blob_swapped(meta, images, |d: &Digest, bytes: &[u8]| {
+                        std::fs::write(reg.blob_path(d.as_str()), bytes)
+                    })
+                    .await
+                }
+            }
+        };
+    }
+
+    round_trips!(
+        sign_and_verify,
+        tag_moved,
+        artifact_deleted,
+        old_timestamp_repushed,
+        junk_timestamp_with_huge_version,
+        freeze,
+    );
+}
