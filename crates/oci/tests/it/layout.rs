@@ -27,6 +27,7 @@ on_layout!(
     junk_with_huge_version,
     deleted_artifact_is_absent,
     newest_and_prune,
+    concurrent_publishers,
 );
 
 /// The round trips of `round_trip.rs` on a layout: metadata in `acme/tuf`, images in

@@ -48,6 +48,7 @@ on_registries!(
     junk_with_huge_version,
     deleted_artifact_is_absent,
     newest_and_prune,
+    concurrent_publishers,
 );
 
 /// The request budget in HTTP requests (docs/oci-mapping.md 6.1), as the registry client
@@ -228,4 +229,25 @@ mod round_trips {
         junk_timestamp_with_huge_version,
         freeze,
     );
+}
+
+/// Issue 3: twenty concurrent writers pushing versions of one role on the fallback
+/// registry lose nothing, and everything stays safe from garbage collection.
+#[tokio::test]
+async fn twenty_concurrent_publishers_survive_garbage_collection() -> anyhow::Result<()> {
+    use ocituf_oci::Publisher;
+    let reg = Distribution::start();
+    suite::concurrent_publishers(open(reg.addr())?).await?;
+    reg.garbage_collect()?;
+    let p = Publisher::new(open(reg.addr())?, suite::acme());
+    let listed = p.versions("team").await?;
+    assert_eq!(listed.len(), 21);
+    for l in &listed {
+        assert!(
+            p.read(l).await?.is_some(),
+            "team {} collected by GC",
+            l.version
+        );
+    }
+    Ok(())
 }

@@ -480,3 +480,35 @@ pub async fn newest_and_prune<A: ArtifactStore>(store: A) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// Twenty publishers push versions of one role at the same time: every pushed artifact is
+/// listed afterwards and readable (on distribution, the fallback index is read-modify-write
+/// without conditional writes; the store must not lose entries).
+pub async fn concurrent_publishers<A: ArtifactStore + 'static>(store: A) -> anyhow::Result<()> {
+    let store = std::sync::Arc::new(store);
+    // The anchor first, as a real publisher has (the first push of a role creates it).
+    Publisher::new(std::sync::Arc::clone(&store), acme())
+        .push("team", &metadata("targets", 1, &[]), None)
+        .await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for v in 2..=21 {
+        let p = Publisher::new(std::sync::Arc::clone(&store), acme());
+        tasks.spawn(async move { p.push("team", &metadata("targets", v, &[]), None).await });
+    }
+    let mut pushed = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        pushed.push(r??);
+    }
+    let p = Publisher::new(std::sync::Arc::clone(&store), acme());
+    let listed = p.versions("team").await?;
+    let versions: Vec<u64> = listed.iter().map(|l| l.version).collect();
+    assert_eq!(versions, (1..=21).rev().collect::<Vec<_>>());
+    for l in &listed {
+        assert!(p.read(l).await?.is_some(), "team {} unreadable", l.version);
+    }
+    for d in pushed {
+        let tag = ocituf_oci::mapping::metadata_tag(&d.manifest_digest);
+        assert!(store.head_manifest(ManifestRef::Tag(&tag)).await?.is_some());
+    }
+    Ok(())
+}
