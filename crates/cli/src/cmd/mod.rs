@@ -1,0 +1,49 @@
+//! One module per command group; [`run`] dispatches.
+
+mod trust;
+
+use ocituf_resolver::ErrorKind;
+
+use crate::cli::{Cli, Command};
+use crate::failure::fail;
+
+/// Shared context of every command: where the policy and the cache are.
+#[allow(dead_code)] // cache_dir: used by verify/resolve once the updater lands
+pub struct Context {
+    pub policy_file: std::path::PathBuf,
+    pub cache_dir: std::path::PathBuf,
+}
+
+#[allow(clippy::unused_async)] // commands that talk to registries await
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context {
+        policy_file: crate::paths::policy_file(cli.config.as_ref())?,
+        cache_dir: crate::paths::cache_dir(cli.cache_dir.as_ref())?,
+    };
+    match cli.command {
+        Command::Trust(c) => trust::run(&ctx, c),
+        other => Err(fail(
+            ErrorKind::Config,
+            format!(
+                "`ocituf {}` is not available in this build yet",
+                command_name(&other)
+            ),
+        )),
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Key(_) => "key",
+        Command::Init(_) => "init",
+        Command::Delegate(_) => "delegate",
+        Command::Sign(_) => "sign",
+        Command::Yank(_) => "yank",
+        Command::Publish(_) => "publish",
+        Command::Root(_) => "root",
+        Command::Trust(_) => "trust",
+        Command::Verify(_) => "verify",
+        Command::Resolve(_) => "resolve",
+        Command::Status(_) => "status",
+    }
+}
