@@ -6,8 +6,17 @@
 //! repository-side editing and signing API, and an async updater generic over two traits,
 //! [`RepoSource`] (untrusted bytes) and [`TrustedStore`] (the local cache).
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod cjson;
+pub mod crypto;
+pub mod error;
 pub mod source;
 pub mod store;
 
+pub use error::Error;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
