@@ -4,9 +4,26 @@
 //! Modules: [`cli`] (the grammar), [`failure`] (exit codes and error printing), [`paths`]
 //! (config and cache locations), [`cmd`] (one module per command group).
 
+/// `println!` that does not panic when stdout is closed early (`ocituf … | head -1`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that does not panic when stdout is closed early.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod cmd;
 mod failure;
+mod keys;
 mod paths;
 
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches.
 
+mod key;
 mod trust;
 
 use ocituf_resolver::ErrorKind;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Trust(c) => trust::run(&ctx, c),
+        Command::Key(c) => key::run(c),
         other => Err(fail(
             ErrorKind::Config,
             format!(

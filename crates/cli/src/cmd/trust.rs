@@ -113,7 +113,7 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "policy": ctx.policy_file.display().to_string(),
@@ -123,21 +123,21 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if policy.entries().is_empty() {
-        println!(
+        outln!(
             "no roots of trust in {} (add one with `ocituf trust add`)",
             ctx.policy_file.display()
         );
         return Ok(());
     }
     for e in policy.entries() {
-        println!("{}", e.scope);
-        println!("  repository:    {}", e.repository);
-        println!("  root of trust: {}", e.root_of_trust);
+        outln!("{}", e.scope);
+        outln!("  repository:    {}", e.repository);
+        outln!("  root of trust: {}", e.root_of_trust);
         if let Some(f) = &e.root.file {
-            println!("  pinned root:   {}", f.display());
+            outln!("  pinned root:   {}", f.display());
         }
         if let Some(h) = &e.root.sha256 {
-            println!("  root sha256:   {h}");
+            outln!("  root sha256:   {h}");
         }
     }
     Ok(())
