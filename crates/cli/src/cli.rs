@@ -41,11 +41,23 @@ Quick start (no registry):
 )]
 pub struct Cli {
     /// The trust policy file [default: $XDG_CONFIG_HOME/ocituf/policy.toml]
-    #[arg(long, global = true, env = "OCITUF_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "OCITUF_CONFIG",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     /// Where verified metadata is cached [default: $XDG_CACHE_HOME/ocituf]
-    #[arg(long, global = true, env = "OCITUF_CACHE_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "OCITUF_CACHE_DIR",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub cache_dir: Option<PathBuf>,
 
     #[command(subcommand)]
