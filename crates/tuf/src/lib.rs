@@ -20,3 +20,12 @@ pub mod store;
 pub use error::Error;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
+
+pub mod fs_store;
+pub mod memory_store;
+pub use fs_store::{FsStore, RootHistory};
+pub use memory_store::MemoryStore;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "http")]
+pub use http::{HttpConfig, HttpSource, HttpSourceError};
