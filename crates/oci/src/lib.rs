@@ -2,6 +2,16 @@
 //! (a registry, an OCI image-layout directory), referrers with the tag-schema fallback,
 //! and a TUF `RepoSource` over them.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod mapping;
+mod ocijson;
+
+pub use mapping::{Anchor, Hints, RoleClass, RootOfTrustName};
+
 pub mod error;
 pub mod store;
 
