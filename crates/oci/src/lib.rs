@@ -7,9 +7,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod layout;
 pub mod mapping;
 mod ocijson;
 
+pub use layout::LayoutStore;
 pub use mapping::{Anchor, Hints, RoleClass, RootOfTrustName};
 
 pub mod error;

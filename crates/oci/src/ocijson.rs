@@ -27,7 +27,6 @@ pub(crate) struct RawDescriptor {
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-#[allow(dead_code)] // used by the layout store (next commit)
 impl RawDescriptor {
     /// The typed descriptor, or `None` when the digest is not a sha256 digest.
     pub fn to_descriptor(&self) -> Option<Descriptor> {
@@ -38,21 +37,6 @@ impl RawDescriptor {
             artifact_type: self.artifact_type.clone(),
             annotations: self.annotations.clone().unwrap_or_default(),
         })
-    }
-
-    pub fn from_descriptor(d: &Descriptor) -> Self {
-        Self {
-            media_type: d.media_type.clone(),
-            digest: d.digest.to_string(),
-            size: d.size,
-            artifact_type: d.artifact_type.clone(),
-            annotations: if d.annotations.is_empty() {
-                None
-            } else {
-                Some(d.annotations.clone())
-            },
-            other: BTreeMap::new(),
-        }
     }
 }
 
@@ -66,11 +50,28 @@ pub(crate) struct RawManifest {
     #[serde(default)]
     pub artifact_type: Option<String>,
     #[serde(default)]
+    pub config: Option<RawDescriptor>,
+    #[serde(default)]
     pub layers: Option<Vec<RawDescriptor>>,
+    #[serde(default)]
+    pub manifests: Option<Vec<RawDescriptor>>,
     #[serde(default)]
     pub subject: Option<RawDescriptor>,
     #[serde(default)]
     pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// An image index as written in JSON (a layout's `index.json`), keeping unknown fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawIndex {
+    pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub manifests: Vec<RawDescriptor>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// Serialize `value` with the JSON Canonicalization Scheme (RFC 8785) for the values
