@@ -14,6 +14,7 @@
 pub mod cjson;
 pub mod crypto;
 pub mod error;
+pub mod metadata;
 pub mod source;
 pub mod store;
 
