@@ -147,6 +147,26 @@ Examples:
   ocituf status oci:./reg:acme/tuf --name acme
   ocituf status registry.example.com/acme/tuf --name acme --json")]
     Status(StatusArgs),
+
+    /// Push a tiny example OCI image (one file, no Docker needed) and print its digest
+    #[command(after_help = "\
+For the quick start and tests: something real to sign. Pushing again with another --message
+moves the tag to a new digest (what an attacker who controls the registry could do).
+
+Examples:
+  ocituf example-image oci:./reg:acme/app:1.0
+  ocituf example-image oci:./reg:acme/app:1.0 --message tampered")]
+    ExampleImage(ExampleImageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExampleImageArgs {
+    /// Where to push it: registry.example.com/acme/app:1.0 or oci:DIR:acme/app:1.0
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The content of the image's one file
+    #[arg(long, default_value = "hello from ocituf", value_name = "TEXT")]
+    pub message: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,7 @@ macro_rules! out {
 
 mod cli;
 mod cmd;
+mod example_image;
 mod failure;
 mod keys;
 mod paths;

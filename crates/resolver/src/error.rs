@@ -73,6 +73,16 @@ pub enum Error {
 
     #[error("no root of trust covers {image}: add one with `ocituf trust add SCOPE …`")]
     UnknownScope { image: String },
+
+    #[error("could not open the OCI repository {repository}")]
+    OpenStore {
+        repository: String,
+        #[source]
+        source: ocituf_oci::Error,
+    },
+
+    #[error("registry repositories ({repository}) are not supported by this build yet: use an OCI layout (oci:DIR:REPOSITORY)")]
+    RegistryUnsupported { repository: String },
 }
 
 impl Error {
@@ -88,7 +98,9 @@ impl Error {
             | Error::DuplicateScope { .. }
             | Error::ScopeExists { .. }
             | Error::NoSuchScope { .. }
-            | Error::UnknownScope { .. } => ErrorKind::Config,
+            | Error::UnknownScope { .. }
+            | Error::OpenStore { .. }
+            | Error::RegistryUnsupported { .. } => ErrorKind::Config,
         }
     }
 }

@@ -16,7 +16,9 @@
 pub mod error;
 pub mod policy;
 pub mod reference;
+pub mod store;
 
 pub use error::{Error, ErrorKind};
 pub use policy::{RootPin, Scope, TrustEntry, TrustPolicy};
 pub use reference::{ImageReference, Location, RepositoryReference};
+pub use store::AnyStore;

@@ -78,6 +78,16 @@ impl RepositoryReference {
             input: input.to_owned(),
             reason: reason.to_owned(),
         };
+        // `oci:DIR` alone names repository `tuf` of the layout (docs/oci-mapping.md §9).
+        if let Some(dir) = input.strip_prefix("oci:").filter(|d| !d.contains(':')) {
+            if dir.is_empty() {
+                return Err(bad("the layout directory in oci:DIR is empty"));
+            }
+            return Ok(Self {
+                location: Location::Layout(normalise_dir(Path::new(dir))),
+                repository: "tuf".to_owned(),
+            });
+        }
         let (location, rest) = split_location(input).map_err(|r| bad(&r))?;
         if rest.contains('@') || last_segment(rest).contains(':') {
             return Err(bad(
@@ -380,6 +390,8 @@ mod tests {
         let r = RepositoryReference::parse("oci:dir:acme/tuf").unwrap();
         assert_eq!(r.to_string(), "oci:dir:acme/tuf");
         assert!(RepositoryReference::parse("oci:dir:acme/tuf:1").is_err());
+        let r = RepositoryReference::parse("oci:dir").unwrap();
+        assert_eq!(r.to_string(), "oci:dir:tuf");
         assert!(RepositoryReference::parse(&format!("r.io/acme/tuf@{D}")).is_err());
     }
 

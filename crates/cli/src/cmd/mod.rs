@@ -15,7 +15,6 @@ pub struct Context {
     pub cache_dir: std::path::PathBuf,
 }
 
-#[allow(clippy::unused_async)] // commands that talk to registries await
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context {
         policy_file: crate::paths::policy_file(cli.config.as_ref())?,
@@ -24,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Trust(c) => trust::run(&ctx, c),
         Command::Key(c) => key::run(c),
+        Command::ExampleImage(a) => example_image(&a).await,
         other => Err(fail(
             ErrorKind::Config,
             format!(
@@ -47,5 +47,23 @@ fn command_name(c: &Command) -> &'static str {
         Command::Verify(_) => "verify",
         Command::Resolve(_) => "resolve",
         Command::Status(_) => "status",
+        Command::ExampleImage(_) => "example-image",
     }
+}
+
+async fn example_image(a: &crate::cli::ExampleImageArgs) -> anyhow::Result<()> {
+    use crate::failure::ResultExt as _;
+    let image = ocituf_resolver::ImageReference::parse(&a.image)?;
+    let Some(tag) = &image.tag else {
+        return Err(fail(
+            ErrorKind::Config,
+            format!("{} has no tag: example-image pushes to a tag", a.image),
+        ));
+    };
+    let store = ocituf_resolver::store::open(&image.repo)?;
+    let digest = crate::example_image::push(&store, tag, &a.message)
+        .await
+        .network(|| format!("could not push the example image to {}", image.repo))?;
+    outln!("{}", image.with_digest(digest));
+    Ok(())
 }
