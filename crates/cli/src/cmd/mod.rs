@@ -2,6 +2,7 @@
 
 mod key;
 mod trust;
+mod write;
 
 use ocituf_resolver::ErrorKind;
 
@@ -23,6 +24,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Trust(c) => trust::run(&ctx, c),
         Command::Key(c) => key::run(c),
+        Command::Init(a) => write::init(&a).await,
+        Command::Publish(a) => write::publish(&a).await,
+        Command::Sign(a) => write::sign(&ctx, &a, false).await,
+        Command::Yank(a) => write::sign(&ctx, &a, true).await,
+        Command::Delegate(a) => write::delegate(&a).await,
         Command::ExampleImage(a) => example_image(&a).await,
         other => Err(fail(
             ErrorKind::Config,
