@@ -13,10 +13,12 @@
 
 pub mod cjson;
 pub mod crypto;
+pub mod editor;
 pub mod error;
 pub mod metadata;
 pub mod source;
 pub mod store;
+pub mod trusted;
 
 pub use error::Error;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};

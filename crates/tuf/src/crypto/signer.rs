@@ -82,6 +82,16 @@ impl PrivateKey {
         Self::from_secret(secret)
     }
 
+    /// An Ed25519 key from its 32-byte seed (deterministic keys for tests and fixtures).
+    ///
+    /// # Errors
+    /// [`Error::Key`] if the public key cannot be encoded (never for Ed25519).
+    pub fn ed25519_from_seed(seed: [u8; 32]) -> Result<Self, Error> {
+        Self::from_secret(Secret::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+            &seed,
+        )))
+    }
+
     /// Read a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`, as `openssl genpkey`
     /// writes) of type Ed25519, EC P-256 or RSA (RSA keys sign with `rsassa-pss-sha256`).
     ///
