@@ -1,5 +1,131 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need. Idempotent: skips what is already there.
+# Installs what the integration tests need, on Debian 12 (bookworm) as root. Idempotent and
+# fast when everything is already there. See docs/testing.md.
+#
+# 1. Debian bookworm packages: docker-registry (CNCF distribution 2.8.2, the fallback-only
+#    registry), skopeo, faketime, golang-go, jq, apache2-utils (htpasswd, for basic auth),
+#    openssl (test CAs), and pip when python3 has none.
+# 2. Python packages from tests/interop/requirements.txt, when that file exists.
+# 3. Two Debian trixie packages, downloaded through an isolated apt configuration (its own
+#    sources list, lists and cache under $TOOLS/apt; the system's sources, lists and dpkg
+#    state are not touched) and unpacked with `dpkg-deb -x` under $TOOLS/root:
+#      - oras (ORAS CLI 1.2.0), an independent OCI client;
+#      - golang-github-google-go-containerregistry-dev, the Go source of go-containerregistry,
+#        whose pkg/registry has the native referrers API.
+# 4. tools/referrers-registry (our wrapper around that registry, fixing its deviations from
+#    the OCI distribution spec 1.1), built offline with bookworm's Go in GOPATH mode.
+#
+# Where things land ($OCITUF_TEST_TOOLS, default /opt/ocituf-test):
+#   $TOOLS/bin/oras
+#   $TOOLS/bin/referrers-registry                          (the newest build)
+#   $TOOLS/referrers-registry/<sha256 of main.go>/referrers-registry
+#                                   (what ocituf-testkit runs: always the build of the
+#                                    main.go in the checkout that runs the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "install-test-deps: nothing to install yet"
+REPO=$(pwd)
+TOOLS=${OCITUF_TEST_TOOLS:-/opt/ocituf-test}
+
+log() { echo "install-test-deps: $*" >&2; }
+
+mkdir -p "$TOOLS"
+# Serialise concurrent runs (several worktrees or CI jobs on one machine).
+exec 9>"$TOOLS/.lock"
+flock 9
+
+# --- 1. Debian bookworm packages ---------------------------------------------------------
+APT_PKGS=(docker-registry skopeo faketime golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates)
+if ! python3 -m pip --version >/dev/null 2>&1; then
+    APT_PKGS+=(python3 python3-pip)
+fi
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        log "missing Debian packages: ${missing[*]}; run this script as root"
+        exit 1
+    fi
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. Python packages --------------------------------------------------------------------
+if [ -f tests/interop/requirements.txt ]; then
+    # Debian's own python3 refuses pip installs into the system without this (PEP 668);
+    # pyenv's python ignores it.
+    PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        python3 -m pip install -q --root-user-action=ignore -r tests/interop/requirements.txt
+fi
+
+# --- 3. trixie packages, isolated apt, unpacked under $TOOLS/root -------------------------
+TRIXIE_PKGS=(oras golang-github-google-go-containerregistry-dev)
+ORAS="$TOOLS/root/usr/bin/oras"
+GOCODE="$TOOLS/root/usr/share/gocode"
+GGCR="$GOCODE/src/github.com/google/go-containerregistry"
+STAMP="$TOOLS/root/.ocituf-trixie-packages"
+if [ ! -x "$ORAS" ] || [ ! -d "$GGCR/pkg/registry" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "${TRIXIE_PKGS[*]}" ]; then
+    APTDIR="$TOOLS/apt"
+    rm -rf "$APTDIR" "$TOOLS/root.new"
+    mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/debs" "$TOOLS/root.new"
+    # bookworm's debian-archive-keyring (2023.3+deb12u1 and later) holds the trixie keys.
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+        >"$APTDIR/sources.list"
+    APT_ISOLATED=(
+        -o "Dir::Etc::sourcelist=$APTDIR/sources.list"
+        -o "Dir::Etc::sourceparts=-"
+        -o "Dir::State::Lists=$APTDIR/lists"
+        -o "Dir::Cache=$APTDIR/cache"
+        -o "Dir::Cache::pkgcache=$APTDIR/cache/pkgcache.bin"
+        -o "Dir::Cache::srcpkgcache=$APTDIR/cache/srcpkgcache.bin"
+        -o "Dir::State::status=/dev/null"
+        -o "APT::Sandbox::User=root"
+        -o "Acquire::Languages=none"
+        -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false"
+    )
+    log "downloading trixie packages: ${TRIXIE_PKGS[*]}"
+    apt-get "${APT_ISOLATED[@]}" -qq update
+    (cd "$APTDIR/debs" && apt-get "${APT_ISOLATED[@]}" -qq download "${TRIXIE_PKGS[@]}")
+    for deb in "$APTDIR"/debs/*.deb; do
+        log "unpacking $(basename "$deb")"
+        dpkg-deb -x "$deb" "$TOOLS/root.new"
+    done
+    rm -rf "$TOOLS/root"
+    mv "$TOOLS/root.new" "$TOOLS/root"
+    echo "${TRIXIE_PKGS[*]}" >"$STAMP"
+    rm -rf "$APTDIR/cache" "$APTDIR/lists"
+fi
+if ! "$ORAS" version | grep -q '^Version: *1\.2\.'; then
+    log "warning: expected ORAS 1.2.x, found: $("$ORAS" version | head -1)"
+fi
+if ! grep -q 'func WithReferrersSupport' "$GGCR/pkg/registry/registry.go"; then
+    log "go-containerregistry at $GGCR has no WithReferrersSupport"
+    exit 1
+fi
+mkdir -p "$TOOLS/bin"
+ln -sfn "$ORAS" "$TOOLS/bin/oras"
+
+# --- 4. tools/referrers-registry -------------------------------------------------------------
+SRC=tools/referrers-registry/main.go
+HASH=$(sha256sum "$SRC" | cut -d' ' -f1)
+RR="$TOOLS/referrers-registry/$HASH/referrers-registry"
+if [ ! -x "$RR" ]; then
+    log "building $SRC with $(go version | cut -d' ' -f3) in GOPATH mode"
+    mkdir -p "$(dirname "$RR")"
+    # Offline: GOPATH mode finds go-containerregistry in the unpacked trixie package; no
+    # module download is possible or wanted.
+    (cd tools/referrers-registry &&
+        env GO111MODULE=off GOPATH="$GOCODE" GOCACHE="$TOOLS/go-cache" GOFLAGS= \
+            GOPROXY=off CGO_ENABLED=0 go build -trimpath -o "$RR.tmp" .)
+    mv "$RR.tmp" "$RR"
+fi
+ln -sfn "$RR" "$TOOLS/bin/referrers-registry"
+
+log "ok: docker-registry $(docker-registry --version | awk '{print $3}'), skopeo $(skopeo --version | awk '{print $3}'), oras $("$ORAS" version | awk '/^Version/{print $2}'), referrers-registry $RR"
+log "ok: tools in $TOOLS (REPO=$REPO)"

@@ -51,4 +51,8 @@ pub enum Error {
     Task(#[source] tokio::task::JoinError),
     #[error("invalid digest {0:?}: expected sha256:<64 lowercase hex digits>")]
     InvalidDigest(String),
+
+    /// A registry answered wrongly or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }

@@ -10,12 +10,19 @@
 pub mod layout;
 pub mod mapping;
 mod ocijson;
+pub mod publish;
+pub mod tuf_source;
 
 pub use layout::LayoutStore;
 pub use mapping::{Anchor, Hints, RoleClass, RootOfTrustName};
+pub use publish::{Publisher, Retention};
+pub use tuf_source::OciRepoSource;
 
 pub mod error;
 pub mod store;
 
 pub use error::Error;
 pub use store::{ArtifactStore, Descriptor, Digest, Manifest, ManifestRef, ReferrersSource};
+
+pub mod registry;
+pub use registry::{RegistryClient, RegistryError, RegistryOptions, RegistryRepo};

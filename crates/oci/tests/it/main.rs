@@ -1,6 +1,8 @@
 //! Integration tests of ocituf-oci: one binary (STYLE.md).
 //!
-//! `suite` holds the client test suite, generic over any `ArtifactStore`, so that the same
-//! tests run against the OCI layout here and against real registries elsewhere.
+//! `suite` is the client and publisher test suite, generic over any `ArtifactStore`, so
+//! that the same tests run against the OCI layout (`layout`) and against real registries.
 
+mod layout;
 mod layout_skopeo;
+pub mod suite;

@@ -1,0 +1,172 @@
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+//! An [`ArtifactStore`](crate::ArtifactStore) over the OCI distribution API.
+//!
+//! - [`RegistryClient`]: one per registry host; connection pool, TLS (custom CA), plain HTTP
+//!   only when asked or for loopback, credentials from the Docker config, bearer-token cache
+//!   per scope, retries with backoff, a request counter.
+//! - [`RegistryRepo`]: one repository of that host; implements `ArtifactStore`; every body is
+//!   read with a size limit and every fetched manifest and blob is checked against its digest.
+//! - Referrers: the native API when the registry has it, else the OCI tag-schema fallback
+//!   (`sha256-<hex>` index), written without losing concurrent entries (see `fallback`).
+//!
+//! Why reqwest and not oci-client: every operation here needs something oci-client 0.18 does
+//! not expose: response headers (`OCI-Subject` on PUT, `Link`, `OCI-Filters-Applied`,
+//! `Docker-Content-Digest`), a byte limit enforced while streaming manifests and pages,
+//! "not found" told apart from other failures, `Retry-After`-aware retries, a count of
+//! requests, and credentials from Docker credential helpers.
+//!
+//! It does not: push multi-part or resumable blob uploads (TUF metadata is small), mount
+//! blobs across repositories, or use an OAuth2 identity token (`identitytoken` in the Docker
+//! config) — only basic credentials and the token endpoint's GET flow.
+
+mod auth;
+mod client;
+mod error;
+mod fallback;
+mod referrers;
+mod repo;
+
+pub use auth::{Credential, Credentials, Secret};
+pub use client::{RegistryClient, RegistryOptions, Transport};
+pub use error::RegistryError;
+pub use fallback::{index_tag, referrer_tag};
+pub use referrers::ReferrersCapability;
+pub use repo::{FallbackReads, RegistryRepo};
+
+/// The manifest media types ocituf reads. Distribution 2.8 answers 404 for an OCI manifest
+/// unless its media type is in `Accept`, on GET and on HEAD alike.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// OCI image index media type.
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Split `registry.example.com/acme/tuf` into host and repository name, as the Docker CLI
+/// does: the first component is a host when it has a `.` or `:` or is `localhost`; otherwise
+/// the host is `docker.io` (and a single-component name gets `library/`).
+///
+/// # Errors
+/// When the reference carries a tag or digest, or the name is not a valid repository name.
+pub fn parse_repository(reference: &str) -> Result<(String, String), RegistryError> {
+    let bad = |reason| RegistryError::InvalidReference {
+        reference: reference.to_owned(),
+        reason,
+    };
+    if reference.contains('@') {
+        return Err(bad("a repository reference takes no digest"));
+    }
+    let (first, rest) = match reference.split_once('/') {
+        Some((f, r)) if f.contains('.') || f.contains(':') || f == "localhost" => {
+            (f.to_owned(), r.to_owned())
+        }
+        Some(_) => ("docker.io".to_owned(), reference.to_owned()),
+        None => ("docker.io".to_owned(), format!("library/{reference}")),
+    };
+    if rest.contains(':') {
+        return Err(bad("a repository reference takes no tag"));
+    }
+    if !valid_repository_name(&rest) {
+        return Err(bad(
+            "repository name must be lowercase components [a-z0-9] joined by . _ __ - and /",
+        ));
+    }
+    Ok((first, rest))
+}
+
+/// Distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
+pub(crate) fn valid_repository_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    name.split('/').all(|component| {
+        let b = component.as_bytes();
+        let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        if b.is_empty() || !alnum(&b[0]) || !alnum(&b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(&b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !alnum(&b[i]) {
+                i += 1;
+            }
+            let sep = &component[start..i];
+            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
+            if !ok {
+                return false;
+            }
+        }
+        true
+    })
+}
+
+/// Distribution spec tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub(crate) fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_references() {
+        assert_eq!(
+            parse_repository("registry.example.com/acme/tuf").unwrap(),
+            ("registry.example.com".into(), "acme/tuf".into())
+        );
+        assert_eq!(
+            parse_repository("127.0.0.1:5000/tuf").unwrap(),
+            ("127.0.0.1:5000".into(), "tuf".into())
+        );
+        assert_eq!(
+            parse_repository("localhost/a").unwrap(),
+            ("localhost".into(), "a".into())
+        );
+        assert_eq!(
+            parse_repository("acme/tuf").unwrap(),
+            ("docker.io".into(), "acme/tuf".into())
+        );
+        assert_eq!(
+            parse_repository("alpine").unwrap(),
+            ("docker.io".into(), "library/alpine".into())
+        );
+        for bad in [
+            "registry.example.com/acme/tuf:1",
+            "registry.example.com/acme/tuf@sha256:00",
+            "registry.example.com/Acme",
+            "registry.example.com/a//b",
+            "registry.example.com/a/../b",
+            "registry.example.com/",
+        ] {
+            assert!(parse_repository(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        assert!(valid_tag("latest"));
+        assert!(valid_tag(&format!("sha256-{}", "a".repeat(64))));
+        assert!(valid_tag(&"a".repeat(128)));
+        assert!(!valid_tag(&"a".repeat(129)));
+        assert!(!valid_tag(".x"));
+        assert!(!valid_tag("a/b"));
+        assert!(!valid_tag(""));
+    }
+}

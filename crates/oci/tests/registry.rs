@@ -1,0 +1,11 @@
+//! Integration tests of the registry store against real registries started on 127.0.0.1,
+//! and an in-process `hostile_fake_registry` for misbehaviour no real registry shows.
+
+#[path = "registry/concurrency.rs"]
+mod concurrency;
+#[path = "registry/distribution.rs"]
+mod distribution;
+#[path = "registry/harness.rs"]
+mod harness;
+#[path = "registry/hostile.rs"]
+mod hostile;
