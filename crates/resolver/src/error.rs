@@ -80,9 +80,6 @@ pub enum Error {
         #[source]
         source: ocituf_oci::Error,
     },
-
-    #[error("registry repositories ({repository}) are not supported by this build yet: use an OCI layout (oci:DIR:REPOSITORY)")]
-    RegistryUnsupported { repository: String },
 }
 
 impl Error {
@@ -99,8 +96,7 @@ impl Error {
             | Error::ScopeExists { .. }
             | Error::NoSuchScope { .. }
             | Error::UnknownScope { .. }
-            | Error::OpenStore { .. }
-            | Error::RegistryUnsupported { .. } => ErrorKind::Config,
+            | Error::OpenStore { .. } => ErrorKind::Config,
         }
     }
 }

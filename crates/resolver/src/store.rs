@@ -3,6 +3,7 @@
 
 use ocituf_oci::{
     ArtifactStore, Descriptor, Digest, LayoutStore, Manifest, ManifestRef, ReferrersSource,
+    RegistryOptions, RegistryRepo,
 };
 
 use crate::error::Error;
@@ -13,6 +14,7 @@ use crate::reference::{Location, RepositoryReference};
 #[non_exhaustive]
 pub enum AnyStore {
     Layout(LayoutStore),
+    Registry(RegistryRepo),
 }
 
 /// Open the repository `repo` names.
@@ -27,9 +29,12 @@ pub fn open(repo: &RepositoryReference) -> Result<AnyStore, Error> {
                 repository: repo.to_string(),
                 source,
             }),
-        Location::Registry(_) => Err(Error::RegistryUnsupported {
-            repository: repo.to_string(),
-        }),
+        Location::Registry(_) => RegistryRepo::open(&repo.to_string(), RegistryOptions::default())
+            .map(AnyStore::Registry)
+            .map_err(|source| Error::OpenStore {
+                repository: repo.to_string(),
+                source: source.into(),
+            }),
     }
 }
 
@@ -37,6 +42,7 @@ impl ArtifactStore for AnyStore {
     fn location(&self) -> String {
         match self {
             AnyStore::Layout(s) => s.location(),
+            AnyStore::Registry(s) => s.location(),
         }
     }
 
@@ -47,12 +53,14 @@ impl ArtifactStore for AnyStore {
     ) -> Result<Option<Vec<u8>>, ocituf_oci::Error> {
         match self {
             AnyStore::Layout(s) => s.get_blob(digest, max_len).await,
+            AnyStore::Registry(s) => s.get_blob(digest, max_len).await,
         }
     }
 
     async fn put_blob(&self, bytes: &[u8]) -> Result<Digest, ocituf_oci::Error> {
         match self {
             AnyStore::Layout(s) => s.put_blob(bytes).await,
+            AnyStore::Registry(s) => s.put_blob(bytes).await,
         }
     }
 
@@ -63,6 +71,7 @@ impl ArtifactStore for AnyStore {
     ) -> Result<Option<Manifest>, ocituf_oci::Error> {
         match self {
             AnyStore::Layout(s) => s.get_manifest(reference, max_len).await,
+            AnyStore::Registry(s) => s.get_manifest(reference, max_len).await,
         }
     }
 
@@ -72,6 +81,7 @@ impl ArtifactStore for AnyStore {
     ) -> Result<Option<Descriptor>, ocituf_oci::Error> {
         match self {
             AnyStore::Layout(s) => s.head_manifest(reference).await,
+            AnyStore::Registry(s) => s.head_manifest(reference).await,
         }
     }
 
@@ -83,12 +93,14 @@ impl ArtifactStore for AnyStore {
     ) -> Result<Digest, ocituf_oci::Error> {
         match self {
             AnyStore::Layout(s) => s.put_manifest(media_type, bytes, tag).await,
+            AnyStore::Registry(s) => s.put_manifest(media_type, bytes, tag).await,
         }
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), ocituf_oci::Error> {
         match self {
             AnyStore::Layout(s) => s.delete_manifest(digest).await,
+            AnyStore::Registry(s) => s.delete_manifest(digest).await,
         }
     }
 
@@ -99,6 +111,7 @@ impl ArtifactStore for AnyStore {
     ) -> Result<(Vec<Descriptor>, ReferrersSource), ocituf_oci::Error> {
         match self {
             AnyStore::Layout(s) => s.referrers(subject, artifact_type).await,
+            AnyStore::Registry(s) => s.referrers(subject, artifact_type).await,
         }
     }
 }

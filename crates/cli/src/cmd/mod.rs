@@ -1,6 +1,7 @@
 //! One module per command group; [`run`] dispatches.
 
 mod key;
+mod status;
 mod trust;
 mod write;
 
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(a) => write::sign(&ctx, &a, false).await,
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&a).await,
+        Command::Status(a) => status::run(&a).await,
         Command::ExampleImage(a) => example_image(&a).await,
         other => Err(fail(
             ErrorKind::Config,
