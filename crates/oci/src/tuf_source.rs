@@ -287,12 +287,7 @@ impl<A: ArtifactStore> OciRepoSource<A> {
                 }
                 Ok(None) => {}
                 // Junk in the listing: skip it, remember why in case nothing else works.
-                Err(
-                    e @ (Error::TooLarge { .. }
-                    | Error::DigestMismatch { .. }
-                    | Error::MalformedManifest { .. }
-                    | Error::InvalidDigest(_)),
-                ) => {
+                Err(e) if is_bad_candidate(&e) => {
                     tracing::debug!(role = req.role, candidate = %c.descriptor.digest, error = %e, "skipping candidate");
                     first_skip.get_or_insert(e);
                 }
@@ -326,6 +321,24 @@ impl<A: ArtifactStore> OciRepoSource<A> {
             _ => self.fetch_listed(req).await,
         }
     }
+}
+
+/// Whether an error condemns one candidate (its content), not the transport.
+fn is_bad_candidate(e: &Error) -> bool {
+    use crate::registry::RegistryError as R;
+    matches!(
+        e,
+        Error::TooLarge { .. }
+            | Error::DigestMismatch { .. }
+            | Error::MalformedManifest { .. }
+            | Error::InvalidDigest(_)
+            | Error::Registry(
+                R::BodyTooLarge { .. }
+                    | R::DigestMismatch { .. }
+                    | R::InvalidJson { .. }
+                    | R::InvalidResponse { .. }
+            )
+    )
 }
 
 fn fetched(bytes: &Arc<Vec<u8>>, version: u64) -> Fetched {
@@ -370,7 +383,11 @@ impl<A: ArtifactStore> RepoSource for OciRepoSource<A> {
             None => format!("newest {} from {}", req.role, self.store.location()),
         };
         self.fetch(req).await.map_err(|e| match e {
-            Error::TooLarge { max_len, .. } => SourceError::TooLarge {
+            Error::TooLarge { max_len, .. }
+            | Error::Registry(crate::registry::RegistryError::BodyTooLarge {
+                limit: max_len,
+                ..
+            }) => SourceError::TooLarge {
                 what: what(),
                 max_len,
             },

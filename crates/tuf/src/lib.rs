@@ -12,6 +12,7 @@
 )]
 
 pub mod cjson;
+pub mod clock;
 pub mod crypto;
 pub mod editor;
 pub mod error;
@@ -19,7 +20,9 @@ pub mod metadata;
 pub mod source;
 pub mod store;
 pub mod trusted;
+pub mod updater;
 
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::Error;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
@@ -32,3 +35,5 @@ pub use memory_store::MemoryStore;
 pub mod http;
 #[cfg(feature = "http")]
 pub use http::{HttpConfig, HttpSource, HttpSourceError};
+pub use trusted::{TargetInfo, TrustedSet};
+pub use updater::{Updater, UpdaterConfig};

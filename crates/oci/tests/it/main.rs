@@ -5,4 +5,5 @@
 
 mod layout;
 mod layout_skopeo;
+mod on_registries;
 pub mod suite;

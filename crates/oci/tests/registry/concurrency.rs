@@ -28,7 +28,10 @@ async fn twenty_concurrent_fallback_writers_lose_nothing_and_survive_gc() {
     // It did collect: the superseded versions of the fallback indexes were untagged.
     let deleted = gc.matches("manifest eligible for deletion").count();
     eprintln!("garbage-collect --delete-untagged deleted {deleted} manifests");
-    assert!(deleted > 0, "nothing collected, the test proves nothing: {gc}");
+    assert!(
+        deleted > 0,
+        "nothing collected, the test proves nothing: {gc}"
+    );
     let after = repo(&reg, "acme/tuf");
     for (anchor_d, pushed) in &races {
         let (found, _) = after.referrers(anchor_d, None).await.unwrap();

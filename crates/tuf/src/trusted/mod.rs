@@ -459,4 +459,4 @@ impl TrustedSet {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
