@@ -13,7 +13,10 @@ const PASSWORD: &str = "s3cret-pass";
 #[test]
 fn credential_helpers_from_docker_config_env() {
     let reg = Distribution::start_with(DistributionOptions {
-        basic_auth: Some((USER.into(), PASSWORD.into())),
+        auth: ocituf_testkit::Auth::Basic {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
         ..DistributionOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();

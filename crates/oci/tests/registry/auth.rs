@@ -28,7 +28,10 @@ fn docker_config(
 #[tokio::test]
 async fn basic_auth_with_credentials_from_the_docker_config() {
     let reg = Distribution::start_with(DistributionOptions {
-        basic_auth: Some((USER.into(), PASSWORD.into())),
+        auth: ocituf_testkit::Auth::Basic {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
         ..DistributionOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
