@@ -60,6 +60,7 @@ mod round_trips {
         artifact_deleted,
         old_timestamp_repushed,
         junk_timestamp_with_huge_version,
+        junk_root_is_refused,
         freeze,
     );
 

@@ -346,3 +346,38 @@ pub async fn freeze<A: ArtifactStore, B: ArtifactStore>(store: A, images: B) -> 
     );
     Ok(())
 }
+
+/// An artifact claiming root version 2, well formed but signed by an attacker's key, is
+/// not "no newer root": the refresh stops with the failed check (docs/oci-mapping.md 6), and
+/// the trusted root stays version 1.
+pub async fn junk_root_is_refused<A: ArtifactStore, B: ArtifactStore>(
+    store: A,
+    images: B,
+) -> anyhow::Result<()> {
+    let (repo, _) = setup(&store, &images, 1).await?;
+    let evil = repo.root_signed_by_attacker(2);
+    store.put_blob(&evil).await?;
+    let info = RoleVersionInfo {
+        root_of_trust: &acme(),
+        role: "root",
+        version: 2,
+        expires: "2099-01-01T00:00:00Z",
+        parent: None,
+    };
+    let m = RoleVersionManifest::build(&info, &evil)?;
+    store
+        .put_manifest(MANIFEST_MEDIA_TYPE, &m.bytes, Some(&m.tag()))
+        .await?;
+    let cache = MapStore::default();
+    let mut c = client(&store, &cache, &repo.root_bytes(), NOW).await?;
+    let err = c
+        .refresh()
+        .await
+        .expect_err("a bad root 2 must stop the refresh");
+    assert!(
+        matches!(&err, ocituf_tuf::Error::Threshold { role, valid: 0, .. } if role == "root"),
+        "{err:?}"
+    );
+    assert_eq!(c.trusted().root().version, 1);
+    Ok(())
+}
