@@ -5,6 +5,7 @@
 //! - [`mapping`]: media types, annotation keys, anchors (deterministic bytes), role-version
 //!   manifests, hints parsed from untrusted descriptors. No I/O.
 //! - [`store`]: the [`ArtifactStore`] boundary (blobs, manifests, referrers of one repository).
+//! - [`image`]: images as TUF targets (tag and digest names, `custom.oci`, index entries).
 //! - [`layout`]: [`LayoutStore`], an OCI image-layout directory (`oci:DIR[:REPOSITORY]`).
 //! - `registry`: the registry store (native referrers API or the tag-schema fallback).
 //! - [`tuf_source`]: [`OciRepoSource`], the `RepoSource` the TUF updater runs on.
@@ -18,6 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod image;
 pub mod layout;
 pub mod mapping;
 mod ocijson;

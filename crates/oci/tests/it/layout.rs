@@ -61,6 +61,7 @@ mod round_trips {
         old_timestamp_repushed,
         junk_timestamp_with_huge_version,
         junk_root_is_refused,
+        multi_arch,
         freeze,
     );
 
