@@ -432,6 +432,22 @@ pub async fn newest_and_prune<A: ArtifactStore>(store: A) -> anyhow::Result<()> 
     let pending = p
         .push("targets", &metadata("targets", 7, &[]), None)
         .await?;
+    // Junk under the top anchor that is not a role version at all (two layers).
+    let junk = {
+        let top = Anchor::top(&acme());
+        let e = serde_json::json!({"mediaType": "application/vnd.oci.empty.v1+json",
+                                   "digest": ocituf_oci::mapping::EMPTY_DIGEST, "size": 2});
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
+            "artifactType": RoleClass::Timestamp.artifact_type(),
+            "config": e, "layers": [e, e],
+            "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "digest": top.digest().as_str(),
+                        "size": top.bytes().len()},
+            "annotations": {"io.ocituf.version": "99"}}))?;
+        p.store()
+            .put_manifest(MANIFEST_MEDIA_TYPE, &m, Some("junk"))
+            .await?
+    };
 
     let report = p
         .prune(&Retention {
@@ -455,7 +471,8 @@ pub async fn newest_and_prune<A: ArtifactStore>(store: A) -> anyhow::Result<()> 
     assert_eq!(versions("timestamp").await?, [6, 5]);
     assert_eq!(versions("snapshot").await?, [6, 5]);
     assert_eq!(versions("targets").await?, [7, 6, 5]);
-    assert_eq!(report.deleted.len(), 4 * 3);
+    assert_eq!(report.deleted.len(), 4 * 3 + 1);
+    assert!(report.deleted.contains(&junk));
     assert!(report.kept.contains(&pending.manifest_digest));
     // What the current timestamp reaches is still fetchable, and tagged.
     let source = OciRepoSource::new(p.store(), acme());
