@@ -28,6 +28,7 @@ on_layout!(
     deleted_artifact_is_absent,
     newest_and_prune,
     concurrent_publishers,
+    endless_data,
 );
 
 /// The round trips of `round_trip.rs` on a layout: metadata in `acme/tuf`, images in

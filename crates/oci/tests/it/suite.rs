@@ -529,3 +529,58 @@ pub async fn concurrent_publishers<A: ArtifactStore + 'static>(store: A) -> anyh
     }
     Ok(())
 }
+
+/// TUF-shaped metadata padded to more than `len` bytes (still valid JSON).
+fn padded(tuf_type: &str, len: usize) -> Vec<u8> {
+    let mut big = metadata(tuf_type, 1, &[]);
+    big.truncate(big.len() - 1);
+    big.extend_from_slice(b",\"pad\":\"");
+    big.extend(std::iter::repeat_n(b'x', len));
+    big.extend_from_slice(b"\"}");
+    big
+}
+
+/// endless_data: metadata longer than the updater's limit is refused with `TooLarge`, never
+/// truncated and accepted, whether it is found through a listing or by hash.
+pub async fn endless_data<A: ArtifactStore>(store: A) -> anyhow::Result<()> {
+    let p = Publisher::new(store, acme());
+    let big = padded("timestamp", 64 * 1024);
+    serde_json::from_slice::<serde_json::Value>(&big)?;
+    p.push("timestamp", &big, None).await?;
+    let snapshot = p
+        .push("snapshot", &padded("snapshot", 64 * 1024), None)
+        .await?;
+    let source = OciRepoSource::new(p.store(), acme());
+    source.start_refresh();
+    let limited = |role, hashes| MetadataRequest {
+        role,
+        version: None,
+        hashes,
+        max_len: 16 * 1024,
+        attempt: 0,
+    };
+    let err = source
+        .fetch_metadata(&limited("timestamp", None))
+        .await
+        .expect_err("an oversized timestamp must be refused");
+    assert!(
+        matches!(
+            err,
+            ocituf_tuf::SourceError::TooLarge { max_len: 16384, .. }
+        ),
+        "{err:?}"
+    );
+    let h = sha256(&snapshot.metadata_digest);
+    let err = source
+        .fetch_metadata(&limited("snapshot", Some(&h)))
+        .await
+        .expect_err("an oversized snapshot must be refused");
+    assert!(
+        matches!(
+            err,
+            ocituf_tuf::SourceError::TooLarge { max_len: 16384, .. }
+        ),
+        "{err:?}"
+    );
+    Ok(())
+}
