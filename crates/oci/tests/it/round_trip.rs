@@ -127,11 +127,8 @@ pub async fn sign_and_verify<A: ArtifactStore, B: ArtifactStore>(
     assert_eq!(v2, Digest::of(&manifest2));
 
     // A new process with the cache (and the cached timestamp offered by digest): one request.
-    let fresh = client(&store, &cache, &repo.root_bytes(), NOW).await?;
-    if let Some(ts) = cache.get("timestamp") {
-        fresh.source().remember_blob(ts);
-    }
-    let mut fresh = fresh;
+    let mut fresh = client(&store, &cache, &repo.root_bytes(), NOW).await?;
+    fresh.source().remember_cached_timestamp(&&cache).await;
     fresh.refresh().await?;
     assert_eq!(fresh.source().requests(), 1);
     Ok(())
