@@ -161,7 +161,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         let max_len = self.config.root_max_len;
         for _ in 0..self.config.max_root_rotations {
             let next = self.trusted.root().version + 1;
-            let Some(bytes) = self.store.load_root(next, max_len).await? else {
+            let Some(bytes) = cached(self.store.load_root(next, max_len).await)? else {
                 break;
             };
             if self.trusted.update_root(&bytes).is_err() {
@@ -171,7 +171,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             self.root_bytes = bytes;
         }
         // A store without history may still hold the next root under its role name.
-        if let Some(bytes) = self.store.load("root", max_len).await? {
+        if let Some(bytes) = cached(self.store.load("root", max_len).await)? {
             if self.trusted.update_root(&bytes).is_ok() {
                 self.root_bytes = bytes;
             }
@@ -184,7 +184,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     async fn load_cached_top_level(&mut self) -> Result<(), Error> {
         let now = self.now;
         let cfg = &self.config;
-        if let Some(bytes) = self.store.load("timestamp", cfg.timestamp_max_len).await? {
+        if let Some(bytes) = cached(self.store.load("timestamp", cfg.timestamp_max_len).await)? {
             if let Err(e) = self.trusted.update_timestamp(&bytes, now) {
                 tracing::debug!(error = %e, "cached timestamp not used");
                 return Ok(());
@@ -193,7 +193,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             return Ok(());
         }
         let snapshot_len = self.snapshot_limit();
-        if let Some(bytes) = self.store.load("snapshot", snapshot_len).await? {
+        if let Some(bytes) = cached(self.store.load("snapshot", snapshot_len).await)? {
             if let Err(e) = self.trusted.update_snapshot(&bytes, now, Origin::Cache) {
                 tracing::debug!(error = %e, "cached snapshot not used");
                 return Ok(());
@@ -202,7 +202,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             return Ok(());
         }
         let targets_len = self.targets_limit("targets");
-        if let Some(bytes) = self.store.load("targets", targets_len).await? {
+        if let Some(bytes) = cached(self.store.load("targets", targets_len).await)? {
             if let Err(e) = self.trusted.update_targets(&bytes, now) {
                 tracing::debug!(error = %e, "cached targets not used");
             }
@@ -280,11 +280,8 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// TUF 5.4: cached timestamp as the rollback reference, then the repository's.
     async fn update_timestamp(&mut self) -> Result<(), Error> {
         let now = self.now;
-        if let Some(bytes) = self
-            .store
-            .load("timestamp", self.config.timestamp_max_len)
-            .await?
-        {
+        let max_len = self.config.timestamp_max_len;
+        if let Some(bytes) = cached(self.store.load("timestamp", max_len).await)? {
             // Errors only mean the cache is not used; an expired final root (TUF 5.3.10)
             // fails the repository's timestamp below with the same error.
             if let Err(e) = self.trusted.update_timestamp(&bytes, now) {
@@ -320,7 +317,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// TUF 5.5: the cached snapshot if it is the one the timestamp names, else fetch it.
     async fn update_snapshot(&mut self) -> Result<(), Error> {
         let now = self.now;
-        if let Some(bytes) = self.store.load("snapshot", self.snapshot_limit()).await? {
+        if let Some(bytes) = cached(self.store.load("snapshot", self.snapshot_limit()).await)? {
             match self.trusted.update_snapshot(&bytes, now, Origin::Cache) {
                 Ok(()) => return Ok(()),
                 Err(e) => tracing::debug!(error = %e, "cached snapshot not used"),
@@ -368,7 +365,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         now: time::OffsetDateTime,
     ) -> Result<(), Error> {
         let max_len = self.targets_limit(role);
-        if let Some(bytes) = self.store.load(role, max_len).await? {
+        if let Some(bytes) = cached(self.store.load(role, max_len).await)? {
             match self
                 .trusted
                 .update_delegated_targets(&bytes, role, delegator, now)
@@ -470,6 +467,20 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// As [`verify_target`].
     pub fn verify_target(&self, info: &TargetInfo, bytes: &[u8]) -> Result<(), Error> {
         verify_target(info, bytes)
+    }
+}
+
+/// A cached file over its limit is unusable, not an error: it is verified input like any
+/// other and will be replaced by the next verified copy.
+fn cached(
+    loaded: Result<Option<Vec<u8>>, crate::store::StoreError>,
+) -> Result<Option<Vec<u8>>, Error> {
+    match loaded {
+        Err(crate::store::StoreError::TooLarge { name, max_len }) => {
+            tracing::warn!(name, max_len, "cached metadata over its limit; ignored");
+            Ok(None)
+        }
+        other => Ok(other?),
     }
 }
 

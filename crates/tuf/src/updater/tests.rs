@@ -8,6 +8,7 @@ use crate::clock::FixedClock;
 use crate::crypto::Signer as _;
 use crate::metadata::MetaFile;
 use crate::source::{Fetched, SourceError};
+use crate::store::{StoreError, TrustedStore};
 use crate::testutil::{MapSource, MapStore};
 use crate::trusted::tests::fixture::{Fixture, NOW};
 
@@ -366,4 +367,41 @@ async fn updater_futures_are_send() {
     let mut u = assert_send(updater(&anchor, &source, &store)).await;
     assert_send(u.refresh()).await.unwrap();
     assert_eq!(assert_send(u.target_info("x")).await.unwrap(), None);
+}
+
+/// A store whose every file is over the limit.
+struct OversizedStore;
+
+impl TrustedStore for OversizedStore {
+    async fn load(&self, role: &str, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(StoreError::TooLarge {
+            name: role.to_owned(),
+            max_len,
+        })
+    }
+    async fn store(&self, _: &str, _: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn remove(&self, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn oversized_cache_files_are_ignored_not_fatal() {
+    let f = Fixture::new();
+    let source = MapSource::default();
+    source.publish(&f);
+    let anchor = f.root_bytes();
+    let mut u = Updater::new(
+        &anchor,
+        &source,
+        OversizedStore,
+        UpdaterConfig::default(),
+        FixedClock(NOW),
+    )
+    .await
+    .unwrap();
+    u.refresh().await.unwrap();
+    assert_eq!(u.trusted().targets().unwrap().version, 1);
 }
