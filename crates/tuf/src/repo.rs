@@ -56,6 +56,9 @@ use crate::metadata::{
     SuccinctRoles, Targets, Timestamp, SPEC_VERSION, TOP_LEVEL_ROLES,
 };
 
+/// The most succinct hash bin bits [`Repository::delegate_hash_bins`] creates (65,536 bins).
+pub const MAX_EDITABLE_BIT_LENGTH: u32 = 16;
+
 /// The metadata of a repository, being edited.
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -311,7 +314,8 @@ impl Repository {
     ///
     /// # Errors
     /// [`Error::Invalid`] if the delegator is unknown, already delegates to named roles, or
-    /// `bit_length` is not 1 to 32.
+    /// `bit_length` is not 1 to [`MAX_EDITABLE_BIT_LENGTH`] (TAP 15 allows 32, but every
+    /// bin is a metadata file this editor holds in memory).
     pub fn delegate_hash_bins(
         &mut self,
         delegator: &str,
@@ -320,6 +324,12 @@ impl Repository {
         keys: &[(KeyId, PublicKey)],
         threshold: u32,
     ) -> Result<Vec<String>, Error> {
+        if bit_length > MAX_EDITABLE_BIT_LENGTH {
+            return Err(invalid(
+                delegator,
+                format!("{bit_length} bits of hash bins is more than this editor can hold"),
+            ));
+        }
         let bins = SuccinctRoles {
             keyids: keys.iter().map(|(id, _)| id.clone()).collect(),
             threshold,
