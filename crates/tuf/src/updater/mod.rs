@@ -489,6 +489,10 @@ fn cached(
 /// # Errors
 /// [`Error::LengthMismatch`], [`Error::HashMismatch`], [`Error::UnsupportedHash`];
 /// [`Error::Invalid`] for a `TargetInfo` without hashes (never from metadata).
+///
+/// # Security
+/// Every trusted hash is checked; an algorithm this crate does not implement refuses the
+/// target rather than skipping the hash.
 pub fn verify_target(info: &TargetInfo, bytes: &[u8]) -> Result<(), Error> {
     if info.hashes.is_empty() {
         return Err(crate::metadata::invalid(
