@@ -9,6 +9,38 @@
 //! the old and the new root keys. Other key holders add signatures to the bytes with
 //! [`crate::editor::add_signature`].
 //!
+//! ```
+//! use ocituf_tuf::crypto::{KeyKind, PrivateKey, Signer};
+//! use ocituf_tuf::metadata::{DelegatedRole, TargetFile};
+//! use ocituf_tuf::{Repository, TrustedSet};
+//! use time::{Duration, OffsetDateTime};
+//!
+//! let now = OffsetDateTime::now_utc();
+//! let [root, timestamp, snapshot, targets, team] =
+//!     [(); 5].map(|()| PrivateKey::generate(KeyKind::Ed25519).unwrap());
+//! let mut repo = Repository::new(now + Duration::days(365));
+//! for (role, key) in [("root", &root), ("timestamp", &timestamp), ("snapshot", &snapshot), ("targets", &targets)] {
+//!     repo.add_signer_key(role, key)?;
+//! }
+//! let delegation = DelegatedRole::with_paths("team", vec![team.key_id().clone()], 1, &["acme/*"]);
+//! repo.delegate("targets", delegation, &[(team.key_id().clone(), team.public_key().clone())])?;
+//! repo.add_target("team", "acme/app:1.4", TargetFile::from_data(b"manifest", &["sha256"])?)?;
+//!
+//! // Sign bottom-up: each signature records the new version in the parent.
+//! let team_bytes = repo.sign_targets("team", &[&team])?;
+//! let targets_bytes = repo.sign_targets("targets", &[&targets])?;
+//! let snapshot_bytes = repo.sign_snapshot(&[&snapshot])?;
+//! let timestamp_bytes = repo.sign_timestamp(&[&timestamp])?;
+//! let root_bytes = repo.sign_root(&[&root])?;
+//!
+//! let mut trusted = TrustedSet::new(&root_bytes)?;
+//! trusted.update_timestamp(&timestamp_bytes, now)?;
+//! trusted.update_snapshot(&snapshot_bytes, now, ocituf_tuf::trusted::Origin::Remote)?;
+//! trusted.update_targets(&targets_bytes, now)?;
+//! trusted.update_delegated_targets(&team_bytes, "team", "targets", now)?;
+//! # Ok::<(), ocituf_tuf::Error>(())
+//! ```
+//!
 //! This module does not verify what it loads (verify with [`crate::trusted::TrustedSet`]
 //! first) and does not store or publish anything: it returns bytes.
 
@@ -23,6 +55,9 @@ use crate::metadata::{
     invalid, DelegatedRole, Delegations, Envelope, MetaFile, Role, RoleKeys, Root, Snapshot,
     SuccinctRoles, Targets, Timestamp, SPEC_VERSION, TOP_LEVEL_ROLES,
 };
+
+/// The most succinct hash bin bits [`Repository::delegate_hash_bins`] creates (65,536 bins).
+pub const MAX_EDITABLE_BIT_LENGTH: u32 = 16;
 
 /// The metadata of a repository, being edited.
 #[derive(Debug, Clone)]
@@ -279,7 +314,8 @@ impl Repository {
     ///
     /// # Errors
     /// [`Error::Invalid`] if the delegator is unknown, already delegates to named roles, or
-    /// `bit_length` is not 1 to 32.
+    /// `bit_length` is not 1 to [`MAX_EDITABLE_BIT_LENGTH`] (TAP 15 allows 32, but every
+    /// bin is a metadata file this editor holds in memory).
     pub fn delegate_hash_bins(
         &mut self,
         delegator: &str,
@@ -288,6 +324,12 @@ impl Repository {
         keys: &[(KeyId, PublicKey)],
         threshold: u32,
     ) -> Result<Vec<String>, Error> {
+        if bit_length > MAX_EDITABLE_BIT_LENGTH {
+            return Err(invalid(
+                delegator,
+                format!("{bit_length} bits of hash bins is more than this editor can hold"),
+            ));
+        }
         let bins = SuccinctRoles {
             keyids: keys.iter().map(|(id, _)| id.clone()).collect(),
             threshold,

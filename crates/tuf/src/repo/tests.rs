@@ -168,8 +168,20 @@ fn threshold_signing_by_two_holders() {
             ..
         })
     ));
+    let keys = &repo.root.keys;
+    let role = &repo.root.roles["root"];
+    let report =
+        crate::trusted::signature_report("root", &partial, keys, &role.keyids, role.threshold)
+            .unwrap();
+    assert!(!report.is_complete());
+    assert_eq!(report.valid, [k.root.key_id().clone()]);
+    assert_eq!(report.missing, [second.key_id().clone()]);
     let full = add_signature(&partial, &second).unwrap();
     TrustedSet::new(&full).unwrap();
+    let report =
+        crate::trusted::signature_report("root", &full, keys, &role.keyids, role.threshold)
+            .unwrap();
+    assert!(report.is_complete() && report.missing.is_empty());
     // Signing again with the same key replaces, never duplicates, its signature.
     let again = add_signature(&full, &second).unwrap();
     assert_eq!(Envelope::parse("root", &again).unwrap().signatures.len(), 2);
