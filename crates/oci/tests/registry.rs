@@ -11,6 +11,8 @@ mod distribution;
 mod harness;
 #[path = "registry/hostile.rs"]
 mod hostile;
+#[path = "registry/http.rs"]
+mod http;
 #[path = "registry/native.rs"]
 mod native;
 #[path = "registry/oras.rs"]
