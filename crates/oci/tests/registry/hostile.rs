@@ -507,3 +507,34 @@ async fn upload_location_on_another_origin_gets_no_credentials() {
         "credentials leaked to another origin"
     );
 }
+
+/// Registries redirect blob downloads to storage elsewhere: followed, digest-checked, and
+/// the storage host never sees our credentials.
+#[tokio::test]
+async fn blob_redirect_to_another_origin_drops_credentials() {
+    let storage = hostile_fake_registry(|_, _| FakeResponse::new(200).body("blob")).await;
+    let target = format!("http://{}/storage/blob", storage.host);
+    let registry = hostile_fake_registry(move |req, _| {
+        if req.header("authorization") != Some("Basic YWxpY2U6aHVudGVyMg==") {
+            return FakeResponse::new(401).header("WWW-Authenticate", "Basic realm=\"fake\"");
+        }
+        FakeResponse::new(307).header("Location", &target)
+    })
+    .await;
+    let (_, repo) = repo_on(
+        &registry,
+        RegistryOptions {
+            credentials: basic("alice", "hunter2"),
+            ..opts()
+        },
+    );
+    let got = repo.get_blob(&Digest::of(b"blob"), 100).await.unwrap();
+    assert_eq!(got.as_deref(), Some(&b"blob"[..]));
+    let seen = storage.requests.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].header("authorization"),
+        None,
+        "credentials leaked to storage"
+    );
+}
