@@ -5,6 +5,8 @@
 mod auth;
 #[path = "registry/concurrency.rs"]
 mod concurrency;
+#[path = "registry/costs.rs"]
+mod costs;
 #[path = "registry/distribution.rs"]
 mod distribution;
 #[path = "registry/harness.rs"]
