@@ -5,7 +5,7 @@ use ocituf_oci::registry::{Credentials, Transport};
 use ocituf_oci::{
     ArtifactStore, Digest, Error, ManifestRef, RegistryError, RegistryOptions, RegistryRepo,
 };
-use ocituf_testkit::{Distribution, DistributionOptions};
+use ocituf_testkit::{Auth, Distribution, DistributionOptions};
 
 use crate::distribution::push_artifact;
 
@@ -28,7 +28,10 @@ fn docker_config(
 #[tokio::test]
 async fn basic_auth_with_credentials_from_the_docker_config() {
     let reg = Distribution::start_with(DistributionOptions {
-        basic_auth: Some((USER.into(), PASSWORD.into())),
+        auth: Auth::Basic {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
         ..DistributionOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
@@ -354,4 +357,51 @@ async fn bearer_token_auth_against_distribution_token_config() {
         None,
         "no credentials sent"
     );
+}
+
+/// The same flow against testkit's own token server (a second, independent issuer).
+#[tokio::test]
+async fn bearer_token_auth_with_the_testkit_token_server() {
+    let reg = Distribution::start_with(DistributionOptions {
+        auth: Auth::Token {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
+        ..DistributionOptions::default()
+    });
+    assert!(reg.token_realm().is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = docker_config(dir.path(), reg.addr(), USER, PASSWORD);
+    let client = ocituf_oci::RegistryClient::new(
+        reg.addr(),
+        RegistryOptions {
+            credentials: Credentials::DockerConfigFile(cfg),
+            ..RegistryOptions::default()
+        },
+    )
+    .unwrap();
+    let repo = client.repo("acme/tuf").unwrap();
+    let (m, _) = push_artifact(
+        &repo,
+        "application/vnd.tuf.root.v1+json",
+        b"root",
+        None,
+        Some("r"),
+    )
+    .await;
+    let before = client.request_count();
+    let got = repo
+        .get_manifest(ManifestRef::Tag("r"), 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.bytes, m);
+    // First pull: the challenge is known from the pushes, so the pull-scope token is fetched
+    // up front (no 401 round trip): token + GET. Second pull: the cached token only.
+    assert_eq!(client.request_count() - before, 2);
+    repo.get_manifest(ManifestRef::Tag("r"), 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.request_count() - before, 3);
 }

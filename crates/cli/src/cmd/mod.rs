@@ -1,0 +1,77 @@
+//! One module per command group; [`run`] dispatches.
+
+mod key;
+mod status;
+mod trust;
+mod write;
+
+use ocituf_resolver::ErrorKind;
+
+use crate::cli::{Cli, Command};
+use crate::failure::fail;
+
+/// Shared context of every command: where the policy and the cache are.
+#[allow(dead_code)] // cache_dir: used by verify/resolve once the updater lands
+pub struct Context {
+    pub policy_file: std::path::PathBuf,
+    pub cache_dir: std::path::PathBuf,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context {
+        policy_file: crate::paths::policy_file(cli.config.as_ref())?,
+        cache_dir: crate::paths::cache_dir(cli.cache_dir.as_ref())?,
+    };
+    match cli.command {
+        Command::Trust(c) => trust::run(&ctx, c),
+        Command::Key(c) => key::run(c),
+        Command::Init(a) => write::init(&a).await,
+        Command::Publish(a) => write::publish(&a).await,
+        Command::Sign(a) => write::sign(&ctx, &a, false).await,
+        Command::Yank(a) => write::sign(&ctx, &a, true).await,
+        Command::Delegate(a) => write::delegate(&a).await,
+        Command::Status(a) => status::run(&a).await,
+        Command::ExampleImage(a) => example_image(&a).await,
+        other => Err(fail(
+            ErrorKind::Config,
+            format!(
+                "`ocituf {}` is not available in this build yet",
+                command_name(&other)
+            ),
+        )),
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Key(_) => "key",
+        Command::Init(_) => "init",
+        Command::Delegate(_) => "delegate",
+        Command::Sign(_) => "sign",
+        Command::Yank(_) => "yank",
+        Command::Publish(_) => "publish",
+        Command::Root(_) => "root",
+        Command::Trust(_) => "trust",
+        Command::Verify(_) => "verify",
+        Command::Resolve(_) => "resolve",
+        Command::Status(_) => "status",
+        Command::ExampleImage(_) => "example-image",
+    }
+}
+
+async fn example_image(a: &crate::cli::ExampleImageArgs) -> anyhow::Result<()> {
+    use crate::failure::ResultExt as _;
+    let image = ocituf_resolver::ImageReference::parse(&a.image)?;
+    let Some(tag) = &image.tag else {
+        return Err(fail(
+            ErrorKind::Config,
+            format!("{} has no tag: example-image pushes to a tag", a.image),
+        ));
+    };
+    let store = ocituf_resolver::store::open(&image.repo)?;
+    let digest = crate::example_image::push(&store, tag, &a.message)
+        .await
+        .network(|| format!("could not push the example image to {}", image.repo))?;
+    outln!("{}", image.with_digest(digest));
+    Ok(())
+}

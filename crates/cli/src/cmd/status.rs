@@ -1,0 +1,211 @@
+//! `ocituf status REPO`: what an operator looks at first.
+
+use ocituf_resolver::RepositoryReference;
+use ocituf_tuf::metadata::{Role, Root, Snapshot, Targets, Timestamp};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::cli::StatusArgs;
+use crate::failure::fail;
+use crate::repo::{valid_signatures, Authority, MetaRepo, State};
+use crate::when::parse_duration;
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    ocituf_tuf::metadata::expires_format::format(t).unwrap_or_else(|_| t.to_string())
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(16)]
+}
+
+pub async fn run(a: &StatusArgs) -> anyhow::Result<()> {
+    let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let warn_within = parse_duration(&a.warn_within).ok_or_else(|| {
+        fail(
+            ocituf_resolver::ErrorKind::Config,
+            format!(
+                "--warn-within {:?} is not a duration (7d, 12h)",
+                a.warn_within
+            ),
+        )
+    })?;
+    let now = OffsetDateTime::now_utc();
+    let state = State::load(&repo, None).await?;
+    let root: &Root = &state.root;
+    let ts = repo
+        .newest("timestamp", &Authority::of_top_level(root, "timestamp")?)
+        .await?;
+    let snap = repo
+        .newest("snapshot", &Authority::of_top_level(root, "snapshot")?)
+        .await?;
+    let snapshot = match &snap {
+        Some(f) => Some(Snapshot::from_signed(&f.envelope.signed)?),
+        None => None,
+    };
+    let timestamp = match &ts {
+        Some(f) => Some(Timestamp::from_signed(&f.envelope.signed)?),
+        None => None,
+    };
+
+    let mut warnings = Vec::new();
+    let mut check_expiry = |role: &str, version: u64, expires: OffsetDateTime| {
+        if expires <= now {
+            warnings.push(format!(
+                "{role} version {version} EXPIRED at {}: clients refuse it",
+                rfc3339(expires)
+            ));
+        } else if expires - now
+            <= if matches!(role, "timestamp" | "snapshot") {
+                // Online roles are short-lived by design: warn only when re-signing is late.
+                warn_within.min(time::Duration::hours(6))
+            } else {
+                warn_within
+            }
+        {
+            warnings.push(format!(
+                "{role} version {version} expires at {} (within {})",
+                rfc3339(expires),
+                a.warn_within
+            ));
+        }
+    };
+
+    let mut roles = Vec::new();
+    for name in ["root", "timestamp", "snapshot", "targets"] {
+        let rk = root.role(name)?;
+        let (version, expires) = match name {
+            "root" => (Some(root.version), Some(root.expires)),
+            "timestamp" => (
+                timestamp.as_ref().map(|t| t.version),
+                timestamp.as_ref().map(|t| t.expires),
+            ),
+            "snapshot" => (
+                snapshot.as_ref().map(|t| t.version),
+                snapshot.as_ref().map(|t| t.expires),
+            ),
+            _ => match state.targets_of("targets")? {
+                Some(t) => (Some(t.version), Some(t.expires)),
+                None => (None, None),
+            },
+        };
+        if let (Some(v), Some(e)) = (version, expires) {
+            check_expiry(name, v, e);
+        }
+        roles.push(json!({
+            "role": name,
+            "version": version,
+            "expires": expires.map(rfc3339),
+            "threshold": rk.threshold,
+            "keyids": rk.keyids.iter().map(ocituf_tuf::crypto::KeyId::as_str).collect::<Vec<_>>(),
+        }));
+    }
+
+    let mut delegated = Vec::new();
+    let mut total_targets = 0usize;
+    let mut unpublished = Vec::new();
+    for name in &state.order {
+        let t: Option<Targets> = state.targets_of(name)?;
+        let count = t.as_ref().map_or(0, |t| t.targets.len());
+        total_targets += count;
+        let published = snapshot
+            .as_ref()
+            .and_then(|s| s.role_meta(name))
+            .map(|m| m.version);
+        if let Some(t) = &t {
+            if published.is_none_or(|p| p < t.version) {
+                unpublished.push(format!("{name} version {}", t.version));
+            }
+            if name != "targets" {
+                check_expiry(name, t.version, t.expires);
+            }
+        }
+        if name == "targets" {
+            continue;
+        }
+        let auth = &state.targets[name].1;
+        delegated.push(json!({
+            "role": name,
+            "version": t.as_ref().map(|t| t.version),
+            "published_version": published,
+            "expires": t.as_ref().map(|t| rfc3339(t.expires)),
+            "threshold": auth.threshold,
+            "keyids": auth.keyids.iter().map(ocituf_tuf::crypto::KeyId::as_str).collect::<Vec<_>>(),
+            "targets": count,
+        }));
+    }
+
+    let mut pending = Vec::new();
+    for (version, env) in repo.pending_roots(root.version).await? {
+        let Ok(new_root) = Root::from_signed(&env.signed) else {
+            continue;
+        };
+        let old = Authority::of_top_level(root, "root")?;
+        let new = Authority::of_top_level(&new_root, "root")?;
+        pending.push(json!({
+            "version": version,
+            "signed_by_old_keys": valid_signatures(&env, &old.keys, &old.keyids),
+            "old_threshold": old.threshold,
+            "signed_by_new_keys": valid_signatures(&env, &new.keys, &new.keyids),
+            "new_threshold": new.threshold,
+        }));
+    }
+
+    if a.output.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "repository": repo_ref.to_string(),
+                "root_of_trust": a.repo.name,
+                "roles": roles,
+                "delegated_roles": delegated,
+                "targets": total_targets,
+                "unpublished": unpublished,
+                "pending_roots": pending,
+                "warnings": warnings,
+            }))?
+        );
+        return Ok(());
+    }
+    outln!("root of trust {:?} in {repo_ref}", a.repo.name);
+    outln!(
+        "{:<12} {:>8}  {:<22} {:>9}  keys",
+        "role",
+        "version",
+        "expires",
+        "threshold"
+    );
+    for r in roles.iter().chain(delegated.iter()) {
+        let keys: Vec<&str> = r["keyids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|k| k.as_str()).map(short).collect())
+            .unwrap_or_default();
+        outln!(
+            "{:<12} {:>8}  {:<22} {:>9}  {}",
+            r["role"].as_str().unwrap_or(""),
+            r["version"]
+                .as_u64()
+                .map_or("-".to_owned(), |v| v.to_string()),
+            r["expires"].as_str().unwrap_or("-"),
+            format!("{}/{}", r["threshold"], keys.len()),
+            keys.join(" ")
+        );
+    }
+    outln!(
+        "targets: {total_targets} (in {} targets roles)",
+        state.order.len()
+    );
+    for u in &unpublished {
+        outln!("not yet published: {u} (run `ocituf publish`)");
+    }
+    for p in &pending {
+        outln!(
+            "pending root version {}: signed by {}/{} old and {}/{} new root keys (`ocituf root sign`)",
+            p["version"], p["signed_by_old_keys"], p["old_threshold"], p["signed_by_new_keys"], p["new_threshold"]
+        );
+    }
+    for w in &warnings {
+        outln!("warning: {w}");
+    }
+    Ok(())
+}

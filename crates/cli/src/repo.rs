@@ -1,0 +1,554 @@
+//! The writer's view of a root of trust in an OCI repository: find the newest *verified*
+//! published version of each role, sign new versions, push them (docs/oci-mapping.md).
+//!
+//! Writers verify what they build on: a new version of a role is made on top of the newest
+//! version whose signatures meet the threshold of the keys its delegator names, so a registry
+//! cannot slip targets into a team's role for the team's key to sign. Annotations only decide
+//! what to fetch.
+//!
+//! This holds the write side the command line needs; the read side that clients use is the
+//! TUF updater over `ocituf-oci`'s `RepoSource`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use ocituf_oci::mapping::{
+    self, Anchor, Hints, RoleClass, RoleVersionInfo, RoleVersionManifest, RootOfTrustName,
+    EMPTY_BLOB, MANIFEST_MEDIA_TYPE,
+};
+use ocituf_oci::{ArtifactStore as _, Digest, ManifestRef};
+use ocituf_resolver::{AnyStore, ErrorKind};
+use ocituf_tuf::crypto::{KeyId, PublicKey, Signer};
+use ocituf_tuf::metadata::{Envelope, Role, Root, Signature, Targets};
+
+use crate::failure::{fail, ResultExt as _};
+
+/// Largest metadata file read (the updater's default for targets is in this range too).
+pub const MAX_METADATA_LEN: u64 = 16 * 1024 * 1024;
+/// How many candidates of one version are tried before giving up (junk artifacts).
+const MAX_CANDIDATES: usize = 32;
+
+/// The artifact type of a root version that still lacks signatures. Clients never list it
+/// (they look for `application/vnd.tuf.root.v1+json`), so a pending root cannot break them.
+#[allow(dead_code)] // root sign/rotate
+pub const PENDING_ROOT_ARTIFACT_TYPE: &str = "application/vnd.ocituf.pending-root.v1+json";
+/// The role name whose per-role anchor collects pending root versions.
+#[allow(dead_code)]
+const PENDING_ROOT_ROLE: &str = "root";
+
+/// One role version found in the repository, verified.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub envelope: Envelope,
+    pub bytes: Vec<u8>,
+    pub version: u64,
+    /// The role-version manifest's digest (the `io.ocituf.parent` of the next version).
+    pub manifest: Digest,
+}
+
+/// A root of trust in one OCI repository.
+pub struct MetaRepo {
+    pub store: AnyStore,
+    pub name: RootOfTrustName,
+    pub location: String,
+}
+
+/// A candidate from a referrers listing (hints only).
+#[derive(Debug, Clone)]
+struct Candidate {
+    manifest: Digest,
+    version: Option<u64>,
+    metadata_digest: Option<Digest>,
+}
+
+/// Sign `signed` with every signer; the file bytes as ocituf writes them (canonical JSON).
+pub fn sign_envelope(
+    signed: serde_json::Value,
+    signers: &[&dyn Signer],
+    keep: Vec<Signature>,
+) -> anyhow::Result<(Envelope, Vec<u8>)> {
+    let mut env = Envelope {
+        signed,
+        signatures: keep,
+        extra: BTreeMap::new(),
+    };
+    let msg = env
+        .signed_bytes()
+        .config(|| "could not serialise metadata".to_owned())?;
+    for s in signers {
+        env.signatures.retain(|sig| sig.keyid != *s.key_id());
+        let sig = s
+            .sign(&msg)
+            .config(|| format!("key {} could not sign", s.key_id()))?;
+        env.signatures.push(Signature {
+            keyid: s.key_id().clone(),
+            sig: hex::encode(sig),
+            extra: BTreeMap::new(),
+        });
+    }
+    let bytes = env
+        .to_canonical_bytes()
+        .config(|| "could not serialise metadata".to_owned())?;
+    Ok((env, bytes))
+}
+
+/// How many distinct keys of `keyids` made a valid signature over the envelope.
+///
+/// # Security
+/// Counts each authorised key once; signatures by unknown keys, empty or bad signatures
+/// count for nothing (TUF 5.3.4 / 5.6.3 threshold rules).
+pub fn valid_signatures(
+    env: &Envelope,
+    keys: &BTreeMap<KeyId, PublicKey>,
+    keyids: &[KeyId],
+) -> u32 {
+    let Ok(msg) = env.signed_bytes() else {
+        return 0;
+    };
+    let mut counted: Vec<&KeyId> = Vec::new();
+    for sig in &env.signatures {
+        if sig.sig.is_empty() || !keyids.contains(&sig.keyid) || counted.contains(&&sig.keyid) {
+            continue;
+        }
+        let (Some(key), Ok(raw)) = (keys.get(&sig.keyid), hex::decode(&sig.sig)) else {
+            continue;
+        };
+        if key.decode().is_ok_and(|k| k.verify(&msg, &raw)) {
+            counted.push(&sig.keyid);
+        }
+    }
+    u32::try_from(counted.len()).unwrap_or(u32::MAX)
+}
+
+/// The keys and threshold that sign `role`, from the verified delegator.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub keys: BTreeMap<KeyId, PublicKey>,
+    pub keyids: Vec<KeyId>,
+    pub threshold: u32,
+}
+
+impl Authority {
+    pub fn of_top_level(root: &Root, role: &str) -> anyhow::Result<Self> {
+        let rk = root
+            .role(role)
+            .config(|| format!("root has no {role} role"))?;
+        Ok(Self {
+            keys: root.keys.clone(),
+            keyids: rk.keyids.clone(),
+            threshold: rk.threshold,
+        })
+    }
+
+    pub fn satisfied_by(&self, env: &Envelope) -> bool {
+        valid_signatures(env, &self.keys, &self.keyids) >= self.threshold
+    }
+}
+
+#[allow(dead_code)] // pending roots: root sign/rotate
+impl MetaRepo {
+    pub fn open(repo: &ocituf_resolver::RepositoryReference, name: &str) -> anyhow::Result<Self> {
+        let name = RootOfTrustName::parse(name)
+            .config(|| format!("{name:?} cannot be a root-of-trust name"))?;
+        let store = ocituf_resolver::store::open(repo)?;
+        Ok(Self {
+            store,
+            name,
+            location: repo.to_string(),
+        })
+    }
+
+    fn net<T, E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        r: Result<T, E>,
+        what: impl FnOnce() -> String,
+    ) -> anyhow::Result<T> {
+        r.kind(ErrorKind::Network, || {
+            format!("{} ({})", what(), self.location)
+        })
+    }
+
+    /// Referrers of the anchor of `role` that may be versions of it, newest version first,
+    /// ties by manifest digest (docs/oci-mapping.md §6).
+    async fn candidates(&self, role: &str, artifact_type: &str) -> anyhow::Result<Vec<Candidate>> {
+        let anchor = Anchor::for_role(&self.name, role)
+            .config(|| format!("{role:?} cannot be a role name"))?;
+        let (list, _) = self.net(
+            self.store
+                .referrers(anchor.digest(), Some(artifact_type))
+                .await,
+            || format!("could not list the versions of role {role:?}"),
+        )?;
+        let mut out: Vec<Candidate> = list
+            .into_iter()
+            .filter(|d| d.artifact_type.as_deref() == Some(artifact_type))
+            .filter_map(|d| {
+                let h = Hints::from_annotations(&d.annotations);
+                h.may_be(&self.name, role).then_some(Candidate {
+                    manifest: d.digest,
+                    version: h.version,
+                    metadata_digest: h.metadata_digest,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.version
+                .cmp(&a.version)
+                .then_with(|| a.manifest.cmp(&b.manifest))
+        });
+        Ok(out)
+    }
+
+    /// The metadata bytes of a candidate: the layer the manifest names (digest-checked).
+    async fn fetch(&self, c: &Candidate) -> anyhow::Result<Option<Vec<u8>>> {
+        if let Some(d) = &c.metadata_digest {
+            if let Some(bytes) = self.net(self.store.get_blob(d, MAX_METADATA_LEN).await, || {
+                format!("could not fetch metadata blob {d}")
+            })? {
+                if Digest::of(&bytes) == *d {
+                    return Ok(Some(bytes));
+                }
+            }
+        }
+        let Some(m) = self.net(
+            self.store
+                .get_manifest(ManifestRef::Digest(&c.manifest), mapping::MAX_MANIFEST_LEN)
+                .await,
+            || format!("could not fetch manifest {}", c.manifest),
+        )?
+        else {
+            return Ok(None);
+        };
+        let Ok(parsed) = mapping::parse_role_manifest(c.manifest.as_str(), &m.bytes) else {
+            return Ok(None);
+        };
+        let bytes = self.net(
+            self.store
+                .get_blob(&parsed.metadata_digest, MAX_METADATA_LEN)
+                .await,
+            || format!("could not fetch metadata blob {}", parsed.metadata_digest),
+        )?;
+        Ok(bytes.filter(|b| Digest::of(b) == parsed.metadata_digest))
+    }
+
+    /// The newest version of `role` (class `targets`, `snapshot` or `timestamp`) whose
+    /// signatures meet `authority`. `None` when no version verifies.
+    pub async fn newest(&self, role: &str, authority: &Authority) -> anyhow::Result<Option<Found>> {
+        let class = RoleClass::of_role(role);
+        let cands = self.candidates(role, class.artifact_type()).await?;
+        for c in cands.iter().take(MAX_CANDIDATES * 4) {
+            let Some(bytes) = self.fetch(c).await? else {
+                continue;
+            };
+            let Ok(env) = Envelope::parse(role, &bytes) else {
+                continue;
+            };
+            if env.role_type() != Some(class.tuf_type()) || !authority.satisfied_by(&env) {
+                continue;
+            }
+            let Some(version) = env
+                .signed
+                .get("version")
+                .and_then(serde_json::Value::as_u64)
+            else {
+                continue;
+            };
+            if c.version.is_some_and(|v| v != version) {
+                continue;
+            }
+            return Ok(Some(Found {
+                envelope: env,
+                bytes,
+                version,
+                manifest: c.manifest.clone(),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The root chain from version 1 (checked against `pin` when given) to the newest root
+    /// that both its predecessor's and its own root keys sign (TUF 5.3).
+    pub async fn root_chain(&self, pin: Option<&[u8]>) -> anyhow::Result<(Root, Found)> {
+        let cands = self
+            .candidates("root", RoleClass::Root.artifact_type())
+            .await?;
+        let by_version = |v: u64| {
+            cands
+                .iter()
+                .filter(move |c| c.version == Some(v))
+                .take(MAX_CANDIDATES)
+        };
+        let mut current: Option<(Root, Found)> = None;
+        let mut v = 1u64;
+        loop {
+            let mut next = None;
+            for c in by_version(v) {
+                let Some(bytes) = self.fetch(c).await? else {
+                    continue;
+                };
+                if v == 1 {
+                    if let Some(pin) = pin {
+                        if bytes != pin {
+                            continue;
+                        }
+                    }
+                }
+                let Ok(env) = Envelope::parse("root", &bytes) else {
+                    continue;
+                };
+                let Ok(root) = Root::from_signed(&env.signed) else {
+                    continue;
+                };
+                if root.version != v {
+                    continue;
+                }
+                let own = Authority::of_top_level(&root, "root")?;
+                let prev_ok = match &current {
+                    Some((prev, _)) => Authority::of_top_level(prev, "root")?.satisfied_by(&env),
+                    None => true,
+                };
+                if prev_ok && own.satisfied_by(&env) {
+                    next = Some((
+                        root,
+                        Found {
+                            envelope: env,
+                            bytes,
+                            version: v,
+                            manifest: c.manifest.clone(),
+                        },
+                    ));
+                    break;
+                }
+            }
+            match next {
+                Some(n) => current = Some(n),
+                None => break,
+            }
+            v += 1;
+        }
+        current.ok_or_else(|| {
+            fail(
+                ErrorKind::Config,
+                format!(
+                    "no root of trust {:?} in {}{}: create it with `ocituf init`",
+                    self.name.as_str(),
+                    self.location,
+                    if pin.is_some() {
+                        " matching the pinned root"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+        })
+    }
+
+    /// Push one role version: the empty blob, the anchor, the metadata blob, the manifest.
+    pub async fn push(
+        &self,
+        role: &str,
+        bytes: &[u8],
+        parent: Option<&Digest>,
+    ) -> anyhow::Result<Digest> {
+        let env =
+            Envelope::parse(role, bytes).config(|| format!("{role} metadata is malformed"))?;
+        let version = env
+            .signed
+            .get("version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| fail(ErrorKind::Config, format!("{role} metadata has no version")))?;
+        let expires = env
+            .signed
+            .get("expires")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let anchor = Anchor::for_role(&self.name, role)
+            .config(|| format!("{role:?} cannot be a role name"))?;
+        self.ensure_anchor(&anchor).await?;
+        self.net(self.store.put_blob(bytes).await, || {
+            format!("could not push {role} version {version}")
+        })?;
+        let m = RoleVersionManifest::build(
+            &RoleVersionInfo {
+                root_of_trust: &self.name,
+                role,
+                version,
+                expires: &expires,
+                parent,
+            },
+            bytes,
+        )
+        .config(|| format!("could not build the manifest of {role} version {version}"))?;
+        self.net(
+            self.store
+                .put_manifest(MANIFEST_MEDIA_TYPE, &m.bytes, Some(&m.tag()))
+                .await,
+            || format!("could not push {role} version {version}"),
+        )
+    }
+
+    async fn ensure_anchor(&self, anchor: &Anchor) -> anyhow::Result<()> {
+        self.net(self.store.put_blob(EMPTY_BLOB).await, || {
+            "could not push the empty blob".to_owned()
+        })?;
+        self.net(
+            self.store
+                .put_manifest(MANIFEST_MEDIA_TYPE, anchor.bytes(), Some(&anchor.tag()))
+                .await,
+            || "could not push an anchor".to_owned(),
+        )?;
+        Ok(())
+    }
+
+    /// Store a root version that lacks signatures, for other holders to sign.
+    pub async fn push_pending_root(&self, bytes: &[u8], version: u64) -> anyhow::Result<Digest> {
+        let anchor = Anchor::role(&self.name, "pending-root")
+            .config(|| "could not make the pending-root anchor".to_owned())?;
+        self.ensure_anchor(&anchor).await?;
+        let digest = self.net(self.store.put_blob(bytes).await, || {
+            "could not push the pending root".to_owned()
+        })?;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "artifactType": PENDING_ROOT_ARTIFACT_TYPE,
+            "config": {"mediaType": mapping::EMPTY_MEDIA_TYPE, "digest": mapping::EMPTY_DIGEST, "size": 2},
+            "layers": [{"mediaType": mapping::METADATA_MEDIA_TYPE, "digest": digest.as_str(), "size": bytes.len()}],
+            "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "digest": anchor.digest().as_str(), "size": anchor.bytes().len()},
+            "annotations": {
+                mapping::ANNOTATION_ROOT_OF_TRUST: self.name.as_str(),
+                mapping::ANNOTATION_ROLE: PENDING_ROOT_ROLE,
+                mapping::ANNOTATION_VERSION: version.to_string(),
+                mapping::ANNOTATION_METADATA_DIGEST: digest.as_str(),
+            },
+        });
+        let mbytes = serde_json::to_vec(&manifest)?;
+        let tag = mapping::metadata_tag(&Digest::of(&mbytes));
+        self.net(
+            self.store
+                .put_manifest(MANIFEST_MEDIA_TYPE, &mbytes, Some(&tag))
+                .await,
+            || "could not push the pending root".to_owned(),
+        )
+    }
+
+    /// Pending root versions newer than `after`, newest first (unverified: the caller checks).
+    pub async fn pending_roots(&self, after: u64) -> anyhow::Result<Vec<(u64, Envelope)>> {
+        let anchor = Anchor::role(&self.name, "pending-root")
+            .config(|| "could not make the pending-root anchor".to_owned())?;
+        let (list, _) = self.net(
+            self.store
+                .referrers(anchor.digest(), Some(PENDING_ROOT_ARTIFACT_TYPE))
+                .await,
+            || "could not list pending roots".to_owned(),
+        )?;
+        let mut out = Vec::new();
+        for d in list.into_iter().take(MAX_CANDIDATES) {
+            let h = Hints::from_annotations(&d.annotations);
+            if !h.may_be(&self.name, PENDING_ROOT_ROLE) || h.version.is_none_or(|v| v <= after) {
+                continue;
+            }
+            let c = Candidate {
+                manifest: d.digest,
+                version: h.version,
+                metadata_digest: h.metadata_digest,
+            };
+            let Some(bytes) = self.fetch(&c).await? else {
+                continue;
+            };
+            let Ok(env) = Envelope::parse("root", &bytes) else {
+                continue;
+            };
+            let Ok(root) = Root::from_signed(&env.signed) else {
+                continue;
+            };
+            if Some(root.version) == h.version {
+                out.push((root.version, env));
+            }
+        }
+        out.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+        Ok(out)
+    }
+}
+
+/// The verified state a writer builds on: the newest root and the newest version of every
+/// targets role reachable through delegations, in pre-order.
+#[allow(dead_code)]
+pub struct State {
+    pub root: Root,
+    pub root_found: Found,
+    /// Role name → (its newest verified version, the authority that signs it).
+    pub targets: BTreeMap<String, (Option<Found>, Authority)>,
+    /// Roles in delegation pre-order (targets first).
+    pub order: Vec<String>,
+}
+
+impl State {
+    pub async fn load(repo: &MetaRepo, pin: Option<&[u8]>) -> anyhow::Result<Self> {
+        let (root, root_found) = repo.root_chain(pin).await?;
+        let mut state = State {
+            targets: BTreeMap::new(),
+            order: Vec::new(),
+            root_found,
+            root,
+        };
+        let top = Authority::of_top_level(&state.root, "targets")?;
+        let mut stack = vec![("targets".to_owned(), top)];
+        while let Some((role, auth)) = stack.pop() {
+            if state.targets.contains_key(&role) || state.order.len() > 4096 {
+                continue;
+            }
+            let found = repo.newest(&role, &auth).await?;
+            let mut children = Vec::new();
+            if let Some(f) = &found {
+                let t = Targets::from_signed(&f.envelope.signed).config(|| {
+                    format!("targets role {role:?} version {} is malformed", f.version)
+                })?;
+                if let Some(d) = &t.delegations {
+                    if let Some(roles) = &d.roles {
+                        for r in roles {
+                            children.push((
+                                r.name.clone(),
+                                Authority {
+                                    keys: d.keys.clone(),
+                                    keyids: r.keyids.clone(),
+                                    threshold: r.threshold,
+                                },
+                            ));
+                        }
+                    }
+                    if let Some(s) = &d.succinct_roles {
+                        for bin in 0..s.bin_count().min(1 << 16) {
+                            children.push((
+                                s.bin_name(bin),
+                                Authority {
+                                    keys: d.keys.clone(),
+                                    keyids: s.keyids.clone(),
+                                    threshold: s.threshold,
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+            state.order.push(role.clone());
+            state.targets.insert(role, (found, auth));
+            for c in children.into_iter().rev() {
+                stack.push(c);
+            }
+        }
+        Ok(state)
+    }
+
+    /// The parsed newest version of a targets role.
+    pub fn targets_of(&self, role: &str) -> anyhow::Result<Option<Targets>> {
+        match self.targets.get(role) {
+            Some((Some(f), _)) => Ok(Some(
+                Targets::from_signed(&f.envelope.signed)
+                    .with_context(|| format!("targets role {role:?} is malformed"))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests of the `ocituf` binary: help text snapshots, exit codes, error messages,
+//! and every command against an OCI layout (and the test registries).
+
+mod help;
+mod support;
+mod trust;
