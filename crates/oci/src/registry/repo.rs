@@ -574,30 +574,32 @@ impl ArtifactStore for RegistryRepo {
                 }
                 .into())
             }
-            (_, Some(h)) => h,
-            (ManifestRef::Digest(d), None) => (*d).clone(),
-            (ManifestRef::Tag(_), None) => {
-                // Without the header a tag's digest is only known from the bytes.
-                let limit = self.client.inner.opts.index_max_len;
-                return Ok(self
-                    .fetch_manifest(&reference, limit)
-                    .await?
-                    .map(|m| Descriptor {
-                        media_type: m.media_type,
-                        digest: m.digest,
-                        size: m.bytes.len() as u64,
-                        artifact_type: None,
-                        annotations: BTreeMap::new(),
-                    }));
-            }
+            (_, Some(h)) => Some(h),
+            (ManifestRef::Digest(d), None) => Some((*d).clone()),
+            (ManifestRef::Tag(_), None) => None,
         };
-        Ok(Some(Descriptor {
-            media_type: media_type.unwrap_or_default(),
-            digest,
-            size: size.unwrap_or(0),
-            artifact_type: None,
-            annotations: BTreeMap::new(),
-        }))
+        if let (Some(digest), Some(size), Some(media_type)) = (digest, size, media_type) {
+            return Ok(Some(Descriptor {
+                media_type,
+                digest,
+                size,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+            }));
+        }
+        // A HEAD answer that lacks the digest (by tag), the size or the media type: the
+        // bytes tell (one GET, bounded, digest-checked).
+        let limit = self.client.inner.opts.index_max_len;
+        Ok(self
+            .fetch_manifest(&reference, limit)
+            .await?
+            .map(|m| Descriptor {
+                media_type: m.media_type,
+                digest: m.digest,
+                size: m.bytes.len() as u64,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+            }))
     }
 
     async fn put_manifest(

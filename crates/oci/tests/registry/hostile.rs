@@ -538,3 +538,52 @@ async fn blob_redirect_to_another_origin_drops_credentials() {
         "credentials leaked to storage"
     );
 }
+
+/// Slow retrieval (TUF's name for it): a registry that never answers, or drip-feeds an
+/// endless body, is cut off by the read and request timeouts, bounded retries included.
+#[tokio::test]
+async fn slow_retrieval_is_cut_off_by_timeouts() {
+    let stalled = hostile_fake_registry(|_, _| FakeResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Stall,
+    })
+    .await;
+    let (client, repo) = repo_on(
+        &stalled,
+        RegistryOptions {
+            read_timeout: Duration::from_millis(300),
+            max_retries: 1,
+            ..opts()
+        },
+    );
+    let t = Instant::now();
+    let r = repo.get_blob(&Digest::of(b"x"), 1 << 20).await;
+    assert!(
+        matches!(r, Err(Error::Registry(RegistryError::Transport { .. }))),
+        "{r:?}"
+    );
+    assert_eq!(client.request_count(), 2, "one try and one retry");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    let drip = hostile_fake_registry(|_, _| FakeResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Drip,
+    })
+    .await;
+    let (_, repo) = repo_on(
+        &drip,
+        RegistryOptions {
+            request_timeout: Duration::from_secs(1),
+            ..opts()
+        },
+    );
+    let t = Instant::now();
+    let r = repo.get_blob(&Digest::of(b"x"), 1 << 20).await;
+    assert!(
+        matches!(r, Err(Error::Registry(RegistryError::Transport { .. }))),
+        "{r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}

@@ -30,6 +30,10 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// Chunked, never ends.
     Endless,
+    /// Chunked, one byte every 100 ms, never ends (slow retrieval).
+    Drip,
+    /// No answer at all: the connection stays open and silent.
+    Stall,
 }
 
 pub struct FakeResponse {
@@ -189,6 +193,18 @@ async fn write_response(
             loop {
                 sock.write_all(chunk.as_bytes()).await?;
             }
+        }
+        Body::Drip => {
+            head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+            sock.write_all(head.as_bytes()).await?;
+            loop {
+                sock.write_all(b"1\r\na\r\n").await?;
+                sock.flush().await?;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        Body::Stall => {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
     }
     sock.flush().await
