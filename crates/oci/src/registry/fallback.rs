@@ -39,8 +39,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use reqwest::StatusCode;
 
-use super::client::{random_duration, read_body, strip_query};
 use super::error::RegistryError;
+use super::http::{random_duration, read_body, strip_query};
 use super::referrers::{descriptor_from_json, descriptor_to_json, next_link, parse_index};
 use super::repo::{FallbackReads, ManifestFacts, RegistryRepo};
 use super::INDEX_MEDIA_TYPE;

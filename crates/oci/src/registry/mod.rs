@@ -52,13 +52,14 @@ mod auth;
 mod client;
 mod error;
 mod fallback;
+mod http;
 mod referrers;
 mod repo;
 
 pub use auth::{Credential, Credentials, Secret};
 pub use client::{RegistryClient, RegistryOptions, Transport};
 pub use error::RegistryError;
-pub use fallback::{index_tag, referrer_tag};
+pub use fallback::{index_tag, referrer_tag, SUBJECT_ANNOTATION};
 pub use referrers::ReferrersCapability;
 pub use repo::{FallbackReads, RegistryRepo};
 

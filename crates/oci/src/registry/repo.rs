@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode, Url};
 
-use super::client::{read_body, strip_query, Req};
+use super::client::Req;
 use super::error::RegistryError;
+use super::http::{read_body, strip_query};
 use super::referrers::Mode;
 use super::{RegistryClient, RegistryOptions, MANIFEST_ACCEPT};
 use crate::store::{ArtifactStore, Descriptor, Digest, Manifest, ManifestRef, ReferrersSource};
