@@ -41,8 +41,9 @@ use reqwest::StatusCode;
 
 use super::error::RegistryError;
 use super::http::{random_duration, read_body, strip_query};
+use super::manifest::ManifestFacts;
 use super::referrers::{descriptor_from_json, descriptor_to_json, next_link, parse_index};
-use super::repo::{FallbackReads, ManifestFacts, RegistryRepo};
+use super::repo::{FallbackReads, RegistryRepo};
 use super::INDEX_MEDIA_TYPE;
 use crate::store::{Descriptor, Digest, ManifestRef};
 

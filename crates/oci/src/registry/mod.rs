@@ -53,6 +53,7 @@ mod client;
 mod error;
 mod fallback;
 mod http;
+mod manifest;
 mod referrers;
 mod repo;
 

@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::client::Req;
 use super::error::RegistryError;
 use super::http::{read_body, strip_query};
+use super::manifest::ManifestFacts;
 use super::referrers::Mode;
 use super::{RegistryClient, RegistryOptions, MANIFEST_ACCEPT};
 use crate::store::{ArtifactStore, Descriptor, Digest, Manifest, ManifestRef, ReferrersSource};
@@ -32,55 +33,6 @@ pub struct RegistryRepo {
     pub(crate) pull_scope: String,
     pub(crate) push_scope: String,
     pub(crate) fallback_reads: FallbackReads,
-}
-
-/// What a manifest says about itself, for referrers bookkeeping.
-#[derive(Debug, Default)]
-pub(crate) struct ManifestFacts {
-    pub(crate) media_type: Option<String>,
-    pub(crate) subject: Option<Digest>,
-    pub(crate) artifact_type: Option<String>,
-    pub(crate) annotations: BTreeMap<String, String>,
-}
-
-impl ManifestFacts {
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        let v: serde_json::Value = serde_json::from_slice(bytes)?;
-        let s = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_str()).map(str::to_owned);
-        let subject =
-            s(v.get("subject").and_then(|x| x.get("digest"))).and_then(|d| Digest::parse(&d).ok());
-        // OCI image spec: artifactType, else the config media type.
-        let artifact_type = s(v.get("artifactType"))
-            .or_else(|| s(v.get("config").and_then(|c| c.get("mediaType"))));
-        let annotations = v
-            .get("annotations")
-            .and_then(|a| a.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Self {
-            media_type: s(v.get("mediaType")),
-            subject,
-            artifact_type,
-            annotations,
-        })
-    }
-
-    pub(crate) fn descriptor(&self, media_type: &str, digest: Digest, size: u64) -> Descriptor {
-        Descriptor {
-            media_type: self
-                .media_type
-                .clone()
-                .unwrap_or_else(|| media_type.to_owned()),
-            digest,
-            size,
-            artifact_type: self.artifact_type.clone(),
-            annotations: self.annotations.clone(),
-        }
-    }
 }
 
 pub(crate) fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
