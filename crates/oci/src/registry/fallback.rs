@@ -19,7 +19,11 @@
 //!    referrer tagged before it, and would have written again had anything been missing. A
 //!    referrer tagged after that PUT has a writer whose own PUT would come later — unless
 //!    another writer's read already included it, in which case that PUT came before the
-//!    last one and the last writer's check covered it.
+//!    last one and the last writer's check covered it. The argument assumes a read after a
+//!    write sees it (true of one distribution instance on a filesystem; a registry on
+//!    eventually consistent storage narrows it to "repaired by the next writer or
+//!    reconcile"). A writer that gives up (`FallbackContention`) leaves its referrer stored
+//!    and tagged, so the next writer or a reconcile lists it.
 //! 3. **Repair on demand.** [`super::FallbackReads::MergeUniqueTags`] merges the tags into
 //!    what `referrers()` returns; [`super::RegistryRepo::reconcile_referrers`] rewrites the
 //!    index. Needed only after a writer crashed between tagging and indexing, or after a
