@@ -306,7 +306,8 @@ impl RegistryClient {
         };
         match challenge {
             Some(Challenge::Basic) => {
-                let cred = self.credential().await?;
+                // An identity token is only good at a token realm.
+                let cred = self.credential().await?.filter(|c| !c.is_identity_token());
                 if cred.is_some() && !self.may_send_secrets_to(&self.inner.base) {
                     return Err(RegistryError::InsecureCredentials {
                         host: self.inner.host.clone(),
@@ -349,20 +350,52 @@ impl RegistryClient {
             q.append_pair("scope", scope);
         }
         let cred = self.credential().await?;
-        let mut rb = self.inner.http.get(url.clone());
-        if let Some(c) = &cred {
-            if !self.may_send_secrets_to(&url) {
-                return Err(RegistryError::InsecureCredentials {
-                    host: self.inner.host.clone(),
-                    url: strip_query(&url),
-                });
-            }
-            rb = rb.header(reqwest::header::AUTHORIZATION, c.basic_header());
+        if cred.is_some() && !self.may_send_secrets_to(&url) {
+            return Err(RegistryError::InsecureCredentials {
+                host: self.inner.host.clone(),
+                url: strip_query(&url),
+            });
         }
+        let (method, rb) = match &cred {
+            // Distribution "OAuth2 token authentication": POST the refresh token as a form.
+            Some(c) if c.is_identity_token() => {
+                let mut form = Url::parse("form:").map_err(|_| RegistryError::Token {
+                    url: realm.to_owned(),
+                    reason: "cannot encode the token request".into(),
+                })?;
+                form.query_pairs_mut()
+                    .append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", c.password.expose())
+                    .append_pair("service", service.unwrap_or_default())
+                    .append_pair("scope", scope)
+                    .append_pair("client_id", "ocituf");
+                let body = form.query().unwrap_or_default().to_owned();
+                let mut post = url.clone();
+                post.set_query(None);
+                let rb = self
+                    .inner
+                    .http
+                    .post(post)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body);
+                ("POST", rb)
+            }
+            Some(c) => (
+                "GET",
+                self.inner
+                    .http
+                    .get(url.clone())
+                    .header(reqwest::header::AUTHORIZATION, c.basic_header()),
+            ),
+            None => ("GET", self.inner.http.get(url.clone())),
+        };
         self.count();
         let shown = strip_query(&url);
         let mut resp = rb.send().await.map_err(|source| RegistryError::Transport {
-            method: "GET".into(),
+            method: method.into(),
             url: shown.clone(),
             source,
         })?;

@@ -45,8 +45,9 @@
 //! requests, and credentials from Docker credential helpers.
 //!
 //! It does not: push multi-part or resumable blob uploads (TUF metadata is small), mount
-//! blobs across repositories, or use an OAuth2 identity token (`identitytoken` in the Docker
-//! config) — only basic credentials and the token endpoint's GET flow.
+//! blobs across repositories, or use a proxy (no `HTTPS_PROXY`). Credentials: basic
+//! (username and password) and OAuth2 identity tokens (`identitytoken` in the Docker config,
+//! or a credential helper's `<token>` user), exchanged at the token realm.
 
 mod auth;
 mod client;
@@ -57,7 +58,7 @@ mod manifest;
 mod referrers;
 mod repo;
 
-pub use auth::{Credential, Credentials, Secret};
+pub use auth::{Credential, Credentials, Secret, IDENTITY_TOKEN_USER};
 pub use client::{RegistryClient, RegistryOptions, Transport};
 pub use error::RegistryError;
 pub use fallback::{index_tag, referrer_tag, SUBJECT_ANNOTATION};

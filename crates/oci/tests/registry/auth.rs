@@ -11,6 +11,8 @@ use crate::distribution::push_artifact;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pass";
+/// The OAuth2 refresh token the test issuer accepts (`identitytoken` in a Docker config).
+const REFRESH_TOKEN: &str = "refresh-xyz-0123";
 
 fn docker_config(
     dir: &std::path::Path,
@@ -158,6 +160,29 @@ async fn tls_with_a_custom_ca() {
 /// Token requests seen by the issuer: (Authorization header, scope).
 type Issued = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, String)>>>;
 
+/// The scope asked for and the credential shown (the expected basic header when a POSTed
+/// refresh-token form is the accepted one): a GET with basic credentials, or a POST of an
+/// OAuth2 refresh-token form.
+fn token_request(req: &crate::http::FakeRequest, basic: &str) -> (String, Option<String>) {
+    let params = if req.method == "POST" {
+        format!("?{}", String::from_utf8_lossy(&req.body))
+    } else {
+        req.target.clone()
+    };
+    let url = reqwest::Url::parse(&format!("http://x{params}")).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let scope = q.get("scope").cloned().unwrap_or_default();
+    let auth = if req.method == "POST" {
+        (q.get("grant_type").map(String::as_str) == Some("refresh_token")
+            && q.get("refresh_token").map(String::as_str) == Some(REFRESH_TOKEN)
+            && q.get("service").map(String::as_str) == Some("ocituf-test"))
+        .then(|| basic.to_owned())
+    } else {
+        req.header("authorization").map(str::to_owned)
+    };
+    (scope, auth)
+}
+
 /// A token issuer for distribution's `auth.token`: ES256 JWTs with the certificate in `x5c`,
 /// granting the requested scope to `USER:PASSWORD` and nothing to anyone else. Writes
 /// `cert.pem` (the registry's `rootcertbundle`) into `d`.
@@ -217,10 +242,7 @@ async fn start_token_issuer(d: &std::path::Path) -> (crate::http::TestServer, Is
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
     );
     let server = crate::http::serve_http(move |req, _| {
-        let url = reqwest::Url::parse(&format!("http://x{}", req.target)).unwrap();
-        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-        let scope = q.get("scope").cloned().unwrap_or_default();
-        let auth = req.header("authorization").map(str::to_owned);
+        let (scope, auth) = token_request(req, &expected);
         log.lock().unwrap().push((auth.clone(), scope.clone()));
         let mut parts = scope.splitn(3, ':');
         let (kind, name, actions) = (
@@ -404,4 +426,64 @@ async fn bearer_token_auth_with_the_testkit_token_server() {
         .unwrap()
         .unwrap();
     assert_eq!(client.request_count() - before, 3);
+}
+
+/// An OAuth2 identity token from the Docker config (`identitytoken`, as `docker login`
+/// writes for some registries) is exchanged at the realm with a refresh-token POST.
+#[tokio::test]
+async fn identity_token_from_the_docker_config_against_distribution_token_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (token_server, issued) = start_token_issuer(d).await;
+    let reg = Distribution::start_with(DistributionOptions {
+        env: vec![
+            ("REGISTRY_AUTH".into(), "token".into()),
+            (
+                "REGISTRY_AUTH_TOKEN_REALM".into(),
+                format!("http://{}/token", token_server.host),
+            ),
+            ("REGISTRY_AUTH_TOKEN_SERVICE".into(), "ocituf-test".into()),
+            (
+                "REGISTRY_AUTH_TOKEN_ISSUER".into(),
+                "ocituf-test-issuer".into(),
+            ),
+            (
+                "REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE".into(),
+                d.join("cert.pem").display().to_string(),
+            ),
+        ],
+        ..DistributionOptions::default()
+    });
+    let cfg = d.join("identity.json");
+    let config = serde_json::json!({ "auths": { reg.addr(): { "auth": "", "identitytoken": REFRESH_TOKEN } } });
+    std::fs::write(&cfg, config.to_string()).unwrap();
+    let repo = RegistryRepo::open(
+        &format!("{}/acme/tuf", reg.addr()),
+        RegistryOptions {
+            credentials: Credentials::DockerConfigFile(cfg),
+            ..RegistryOptions::default()
+        },
+    )
+    .unwrap();
+    let (m, _) = push_artifact(
+        &repo,
+        "application/vnd.tuf.root.v1+json",
+        b"root",
+        None,
+        Some("r"),
+    )
+    .await;
+    let got = repo
+        .get_manifest(ManifestRef::Tag("r"), 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.bytes, m);
+    let issued = issued.lock().unwrap().clone();
+    assert_eq!(issued.len(), 2, "one token per scope: {issued:?}");
+    assert!(
+        issued.iter().all(|(granted, _)| granted.is_some()),
+        "{issued:?}"
+    );
+    assert!(!format!("{repo:?}").contains(REFRESH_TOKEN));
 }

@@ -12,6 +12,7 @@ pub struct FakeRequest {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl FakeRequest {
@@ -146,18 +147,19 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<FakeRequest> {
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
-    let mut have = buf.len() - head_end - 4;
-    while have < len {
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len.min(1 << 20) {
         let n = sock.read(&mut byte).await.ok()?;
         if n == 0 {
             break;
         }
-        have += n;
+        body.extend_from_slice(&byte[..n]);
     }
     Some(FakeRequest {
         method,
         target,
         headers,
+        body,
     })
 }
 
