@@ -206,6 +206,11 @@ impl RegistryClient {
             .redirect(redirect)
             .user_agent(opts.user_agent.clone())
             .pool_max_idle_per_host(32);
+        // Proxies come from HTTP_PROXY/HTTPS_PROXY/NO_PROXY; a loopback registry is never
+        // reached through one.
+        if is_loopback(host) {
+            builder = builder.no_proxy();
+        }
         if let Some(path) = &opts.ca_file {
             let pem = std::fs::read(path).map_err(|source| RegistryError::CaFile {
                 path: path.clone(),

@@ -45,7 +45,8 @@
 //! requests, and credentials from Docker credential helpers.
 //!
 //! It does not: push multi-part or resumable blob uploads (TUF metadata is small), mount
-//! blobs across repositories, or use a proxy (no `HTTPS_PROXY`). Credentials: basic
+//! blobs across repositories. Proxies: `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` from the
+//! environment, never for a loopback registry. Credentials: basic
 //! (username and password) and OAuth2 identity tokens (`identitytoken` in the Docker config,
 //! or a credential helper's `<token>` user), exchanged at the token realm.
 
