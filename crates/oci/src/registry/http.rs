@@ -23,15 +23,19 @@ pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
         .headers()
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
-        .ok()?
-        .trim();
+        .ok()?;
+    parse_retry_after(v, time::OffsetDateTime::now_utc())
+}
+
+fn parse_retry_after(v: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let when =
         time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
-    let delta = when - time::OffsetDateTime::now_utc();
-    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
+    // A date in the past means now.
+    Some(Duration::try_from(when - now).unwrap_or(Duration::ZERO))
 }
 
 /// A uniformly random duration in `[0, max]`; randomness from std's per-process random hash
@@ -80,4 +84,42 @@ pub(crate) async fn read_body(
         buf.extend_from_slice(&chunk);
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_http_dates() {
+        let now = time::macros::datetime!(1994-11-06 08:49:00 UTC);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:48:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn messages_carry_no_query_or_userinfo() {
+        let u = Url::parse("https://user:pw@r.example/v2/a/blobs/uploads/x?_state=secret").unwrap();
+        assert_eq!(strip_query(&u), "https://r.example/v2/a/blobs/uploads/x");
+    }
+
+    #[test]
+    fn random_durations_stay_in_range() {
+        for _ in 0..100 {
+            assert!(random_duration(Duration::from_millis(5)) <= Duration::from_millis(5));
+        }
+        assert_eq!(random_duration(Duration::ZERO), Duration::ZERO);
+    }
 }
