@@ -310,14 +310,19 @@ impl RegistryRepo {
 
     async fn delete_manifest_inner(&self, digest: &Digest) -> Result<(), RegistryError> {
         let limit = self.client.inner.opts.index_max_len;
-        let subject = match self
-            .fetch_manifest(&ManifestRef::Digest(digest), limit)
-            .await
-        {
-            Ok(Some(m)) => ManifestFacts::parse(&m.bytes).ok().and_then(|f| f.subject),
-            // Gone already, or too large to be a referrer of ours: delete it all the same.
-            Ok(None) | Err(RegistryError::BodyTooLarge { .. }) => None,
-            Err(e) => return Err(e),
+        // The subject names the fallback index to fix; a native registry needs no fixing.
+        let subject = if self.mode().write == Mode::Native {
+            None
+        } else {
+            match self
+                .fetch_manifest(&ManifestRef::Digest(digest), limit)
+                .await
+            {
+                Ok(Some(m)) => ManifestFacts::parse(&m.bytes).ok().and_then(|f| f.subject),
+                // Gone already, or too large to be a referrer of ours: delete it all the same.
+                Ok(None) | Err(RegistryError::BodyTooLarge { .. }) => None,
+                Err(e) => return Err(e),
+            }
         };
         let url = self.url(&format!("manifests/{digest}"));
         let resp = self
@@ -337,9 +342,7 @@ impl RegistryRepo {
             return Err(self.client.status_error(&Method::DELETE, &url, resp).await);
         }
         if let Some(subject) = subject {
-            if self.mode().write != Mode::Native {
-                super::fallback::update(self, &subject, None, Some(digest)).await?;
-            }
+            super::fallback::update(self, &subject, None, Some(digest)).await?;
         }
         Ok(())
     }
