@@ -87,7 +87,7 @@ pub fn sign_envelope(
         });
     }
     let bytes = env
-        .to_canonical_bytes()
+        .to_bytes()
         .config(|| "could not serialise metadata".to_owned())?;
     Ok((env, bytes))
 }

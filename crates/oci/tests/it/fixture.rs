@@ -134,6 +134,13 @@ impl Repo {
         sign(&self.root, &self.keys["root"])
     }
 
+    /// Root `version`, well formed, signed by a key the trusted root does not know.
+    pub fn root_signed_by_attacker(&self, version: u64) -> Vec<u8> {
+        let mut root = self.root.clone();
+        root.version = version;
+        sign(&root, &key(99))
+    }
+
     /// Sign `acme/app:TAG` and `acme/app@sha256:…` (docs/oci-mapping.md 7) into the team role.
     pub fn sign_image(&mut self, tag: &str, manifest: &[u8], media_type: &str) {
         let mut file = TargetFile::from_data(manifest, &["sha256"]).expect("hash");

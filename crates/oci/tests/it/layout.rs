@@ -28,6 +28,7 @@ on_layout!(
     deleted_artifact_is_absent,
     newest_and_prune,
     concurrent_publishers,
+    endless_data,
 );
 
 /// The round trips of `round_trip.rs` on a layout: metadata in `acme/tuf`, images in
@@ -60,6 +61,8 @@ mod round_trips {
         artifact_deleted,
         old_timestamp_repushed,
         junk_timestamp_with_huge_version,
+        junk_root_is_refused,
+        multi_arch,
         freeze,
     );
 

@@ -7,5 +7,6 @@ mod fixture;
 mod layout;
 mod layout_skopeo;
 mod on_registries;
+mod oras_discover;
 mod round_trip;
 pub mod suite;

@@ -49,6 +49,7 @@ on_registries!(
     deleted_artifact_is_absent,
     newest_and_prune,
     concurrent_publishers,
+    endless_data,
 );
 
 /// The request budget in HTTP requests (docs/oci-mapping.md 6.1), as the registry client
@@ -227,6 +228,8 @@ mod round_trips {
         artifact_deleted,
         old_timestamp_repushed,
         junk_timestamp_with_huge_version,
+        junk_root_is_refused,
+        multi_arch,
         freeze,
     );
 }

@@ -127,11 +127,8 @@ pub async fn sign_and_verify<A: ArtifactStore, B: ArtifactStore>(
     assert_eq!(v2, Digest::of(&manifest2));
 
     // A new process with the cache (and the cached timestamp offered by digest): one request.
-    let fresh = client(&store, &cache, &repo.root_bytes(), NOW).await?;
-    if let Some(ts) = cache.get("timestamp") {
-        fresh.source().remember_blob(ts);
-    }
-    let mut fresh = fresh;
+    let mut fresh = client(&store, &cache, &repo.root_bytes(), NOW).await?;
+    fresh.source().remember_cached_timestamp(&&cache).await;
     fresh.refresh().await?;
     assert_eq!(fresh.source().requests(), 1);
     Ok(())
@@ -344,5 +341,100 @@ pub async fn freeze<A: ArtifactStore, B: ArtifactStore>(store: A, images: B) -> 
         matches!(&err, ocituf_tuf::Error::Expired { role, .. } if role == "timestamp"),
         "{err:?}"
     );
+    Ok(())
+}
+
+/// An artifact claiming root version 2, well formed but signed by an attacker's key, is
+/// not "no newer root": the refresh stops with the failed check (docs/oci-mapping.md 6), and
+/// the trusted root stays version 1.
+pub async fn junk_root_is_refused<A: ArtifactStore, B: ArtifactStore>(
+    store: A,
+    images: B,
+) -> anyhow::Result<()> {
+    let (repo, _) = setup(&store, &images, 1).await?;
+    let evil = repo.root_signed_by_attacker(2);
+    store.put_blob(&evil).await?;
+    let info = RoleVersionInfo {
+        root_of_trust: &acme(),
+        role: "root",
+        version: 2,
+        expires: "2099-01-01T00:00:00Z",
+        parent: None,
+    };
+    let m = RoleVersionManifest::build(&info, &evil)?;
+    store
+        .put_manifest(MANIFEST_MEDIA_TYPE, &m.bytes, Some(&m.tag()))
+        .await?;
+    let cache = MapStore::default();
+    let mut c = client(&store, &cache, &repo.root_bytes(), NOW).await?;
+    let err = c
+        .refresh()
+        .await
+        .expect_err("a bad root 2 must stop the refresh");
+    assert!(
+        matches!(&err, ocituf_tuf::Error::Threshold { role, valid: 0, .. } if role == "root"),
+        "{err:?}"
+    );
+    assert_eq!(c.trusted().root().version, 1);
+    Ok(())
+}
+
+/// multi-arch: the index digest is signed; the platform manifest is reached through the
+/// verified index bytes and checked against the digest the index lists.
+pub async fn multi_arch<A: ArtifactStore, B: ArtifactStore>(
+    store: A,
+    images: B,
+) -> anyhow::Result<()> {
+    use ocituf_oci::image::{index_entries, select_platform, target_custom};
+    use ocituf_oci::mapping::INDEX_MEDIA_TYPE;
+
+    let p = Publisher::new(&store, acme());
+    let mut repo = Repo::new();
+    // Two platform manifests, untagged, then the index that lists them, tagged.
+    let mut children = Vec::new();
+    for (n, arch) in [(7u8, "amd64"), (8, "arm64")] {
+        let m = push_image(&images, &format!("tmp-{arch}"), n).await?;
+        children.push(serde_json::json!({
+            "mediaType": MANIFEST_MEDIA_TYPE, "digest": Digest::of(&m).as_str(),
+            "size": m.len(), "platform": {"os": "linux", "architecture": arch}}));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": children}))?;
+    images
+        .put_manifest(INDEX_MEDIA_TYPE, &index, Some("3.0"))
+        .await?;
+    repo.sign_image("3.0", &index, INDEX_MEDIA_TYPE);
+    repo.publish(&p).await?;
+
+    let cache = MapStore::default();
+    let mut c = client(&store, &cache, &repo.root_bytes(), NOW).await?;
+    c.refresh().await?;
+    let info = c
+        .target_info("acme/app:3.0")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("acme/app:3.0 not signed"))?;
+    assert_eq!(info.custom, Some(target_custom(INDEX_MEDIA_TYPE)));
+    let served = images
+        .get_manifest(ManifestRef::Tag("3.0"), MAX_MANIFEST_LEN)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("tag 3.0 missing"))?;
+    ocituf_tuf::updater::verify_target(&info, &served.bytes)?;
+    let entries = index_entries(&served.bytes)?;
+    let arm = select_platform(&entries, "linux", "arm64", None)
+        .ok_or_else(|| anyhow::anyhow!("no linux/arm64"))?;
+    let platform = images
+        .get_manifest(
+            ManifestRef::Digest(&arm.descriptor.digest),
+            MAX_MANIFEST_LEN,
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("platform manifest missing"))?;
+    assert_eq!(Digest::of(&platform.bytes), arm.descriptor.digest);
+    assert_eq!(platform.bytes.len() as u64, arm.descriptor.size);
+    // The platform digest alone is not a target (docs/oci-mapping.md 7).
+    assert!(c
+        .target_info(&format!("acme/app@{}", arm.descriptor.digest))
+        .await?
+        .is_none());
     Ok(())
 }
