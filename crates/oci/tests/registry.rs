@@ -5,12 +5,16 @@
 mod auth;
 #[path = "registry/concurrency.rs"]
 mod concurrency;
+#[path = "registry/costs.rs"]
+mod costs;
 #[path = "registry/distribution.rs"]
 mod distribution;
 #[path = "registry/harness.rs"]
 mod harness;
 #[path = "registry/hostile.rs"]
 mod hostile;
+#[path = "registry/http.rs"]
+mod http;
 #[path = "registry/native.rs"]
 mod native;
 #[path = "registry/oras.rs"]

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 
 use ocituf_oci::{ArtifactStore, Digest, Error, RegistryError, RegistryOptions, RegistryRepo};
-use ocituf_testkit::{Distribution, DistributionOptions};
+use ocituf_testkit::{Auth, Distribution, DistributionOptions};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pass";
@@ -13,7 +13,7 @@ const PASSWORD: &str = "s3cret-pass";
 #[test]
 fn credential_helpers_from_docker_config_env() {
     let reg = Distribution::start_with(DistributionOptions {
-        auth: ocituf_testkit::Auth::Basic {
+        auth: Auth::Basic {
             user: USER.into(),
             password: PASSWORD.into(),
         },

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode, Url};
 
-use super::client::{read_body, strip_query};
 use super::error::RegistryError;
+use super::http::{read_body, strip_query};
 use super::repo::{header, RegistryRepo};
 use super::INDEX_MEDIA_TYPE;
 use crate::store::{Descriptor, Digest, ReferrersSource};

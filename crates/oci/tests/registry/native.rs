@@ -85,7 +85,13 @@ async fn native_referrers_with_filter_and_no_fallback_tags() {
     assert_eq!(counting.request_count(), 1);
 
     // Delete.
+    let before = client.request_count();
     repo.delete_manifest(&t2).await.unwrap();
+    assert_eq!(
+        client.request_count() - before,
+        1,
+        "a native delete is one DELETE"
+    );
     let (left, _) = repo.referrers(&anchor_d, Some(TS)).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].digest, t1);

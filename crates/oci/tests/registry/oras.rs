@@ -131,6 +131,19 @@ async fn oras_attach_extends_our_fallback_index_and_we_keep_its_entry() {
         ],
     );
     let theirs = Digest::parse(attached["digest"].as_str().unwrap()).unwrap();
+    // And once more with ORAS detecting the fallback by itself (no OCI-Subject on its PUT).
+    std::fs::write(dir.path().join("sbom.json"), b"{\"sbom\":1}").unwrap();
+    let attached = oras(
+        dir.path(),
+        &[
+            "attach",
+            "--artifact-type",
+            "application/vnd.example.sbom.v1+json",
+            &reference,
+            "sbom.json",
+        ],
+    );
+    let theirs_auto = Digest::parse(attached["digest"].as_str().unwrap()).unwrap();
 
     // ORAS kept our entries, and we read its.
     let repo = RegistryClient::new(addr, anonymous())
@@ -143,6 +156,7 @@ async fn oras_attach_extends_our_fallback_index_and_we_keep_its_entry() {
     found.sort();
     let mut want = ours.clone();
     want.push(theirs.clone());
+    want.push(theirs_auto);
     want.sort();
     assert_eq!(found, want);
 
