@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 
 pub use search::{SearchStep, TargetInfo, TargetSearch};
 use verify::Verifier;
+pub use verify::{signature_report, SignatureReport};
 
 use crate::crypto::hash::verify_length_and_hashes;
 use crate::error::Error;

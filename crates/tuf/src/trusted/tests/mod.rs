@@ -315,7 +315,7 @@ fn duplicate_signature_keyid() {
     let f = Fixture::new();
     let mut envelope = Envelope::parse("timestamp", &f.timestamp_bytes()).unwrap();
     envelope.signatures.push(envelope.signatures[0].clone());
-    let bytes = envelope.to_canonical_bytes().unwrap();
+    let bytes = envelope.to_bytes().unwrap();
     let mut set = TrustedSet::new(&f.root_bytes()).unwrap();
     assert!(matches!(
         set.update_timestamp(&bytes, NOW),
@@ -347,7 +347,7 @@ fn one_key_under_two_keyids_counts_once() {
     }
     let mut set = TrustedSet::new(&f.root_bytes()).unwrap();
     assert!(matches!(
-        set.update_timestamp(&envelope.to_canonical_bytes().unwrap(), NOW),
+        set.update_timestamp(&envelope.to_bytes().unwrap(), NOW),
         Err(Error::Threshold {
             valid: 1,
             threshold: 2,
@@ -374,7 +374,7 @@ fn empty_and_garbage_signatures_are_ignored() {
         });
     }
     let mut set = TrustedSet::new(&f.root_bytes()).unwrap();
-    set.update_timestamp(&envelope.to_canonical_bytes().unwrap(), NOW)
+    set.update_timestamp(&envelope.to_bytes().unwrap(), NOW)
         .unwrap();
 }
 
@@ -469,7 +469,7 @@ fn unknown_fields_are_signed_over() {
     let mut envelope = Envelope::parse("timestamp", &bytes).unwrap();
     envelope.signed["x-unknown"]["b"] = serde_json::json!(2);
     assert!(matches!(
-        set.update_timestamp(&envelope.to_canonical_bytes().unwrap(), NOW),
+        set.update_timestamp(&envelope.to_bytes().unwrap(), NOW),
         Err(Error::Threshold { valid: 0, .. })
     ));
     // Non-canonical whitespace and key order in the file do not matter: the signature is over
