@@ -5,6 +5,9 @@
 //! - a repository written by ocituf's repository API is verified by python-tuf's `ngclient`;
 //! - a tampered copy of each is refused by both clients.
 //!
+//! ocituf's repository is signed with ed25519 and P-256 keys of its own and an RSA key made
+//! by pyca/cryptography (PKCS#8 PEM, read by `PrivateKey::from_pkcs8_pem`).
+//!
 //! Repositories are served by Python's `http.server` on 127.0.0.1:0, started per test and
 //! killed by PID when the test ends. A missing python-tuf fails the test with the command
 //! that installs it. `OCITUF_INTEROP_PYTHON` names another interpreter than `python3`.
@@ -16,7 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ocituf_tuf::{HttpConfig, HttpSource, MemoryStore, SystemClock, Updater, UpdaterConfig};
+use ocituf_tuf::crypto::{KeyKind, PrivateKey, Signer};
+use ocituf_tuf::fs_store::role_file_stem;
+use ocituf_tuf::metadata::{DelegatedRole, SuccinctRoles, TargetFile};
+use ocituf_tuf::{
+    HttpConfig, HttpSource, MemoryStore, Repository, SystemClock, Updater, UpdaterConfig,
+};
 use sha2::Digest as _;
 
 /// Whether ocituf refused for the expected reason.
@@ -314,25 +322,272 @@ fn python_tuf_repository_tampered_is_refused_by_both() {
         format!("\"sig\": \"{new}").as_bytes(),
     );
 
-    let cases: [(&Path, &str, Check); 3] = [
-        (&bad_target, "top.txt", |e| {
+    let cases: [(&Path, &str, &str, Check); 3] = [
+        (&bad_target, "top.txt", "LengthOrHashMismatchError", |e| {
             matches!(e, ocituf_tuf::Error::HashMismatch { .. })
         }),
         (
             &bad_bin,
             "bins/file-0.txt",
+            "UnsignedMetadataError",
             |e| matches!(e, ocituf_tuf::Error::Threshold { role, .. } if role.starts_with("bin-")),
         ),
         (
             &bad_sig,
             "team/app.bin",
+            "UnsignedMetadataError",
             |e| matches!(e, ocituf_tuf::Error::Threshold { role, .. } if role == "team"),
         ),
     ];
-    for (dir, target, expected) in cases {
+    for (dir, target, python_error, expected) in cases {
         let server = StaticServer::start(dir);
-        let py = ngclient_verify(&root_file, &server, &[target]);
-        assert!(py.is_err(), "python-tuf accepted {}: {py:?}", dir.display());
+        match ngclient_verify(&root_file, &server, &[target]) {
+            Err(refusal) => assert!(
+                refusal.contains(python_error),
+                "{}: python-tuf refused for another reason: {refusal}",
+                dir.display()
+            ),
+            Ok(lines) => panic!("python-tuf accepted {}: {lines:?}", dir.display()),
+        }
+        match ocituf_verify(&root, &server, &[target]) {
+            Err(e) => assert!(expected(&e), "{}: unexpected refusal {e:?}", dir.display()),
+            Ok(lines) => panic!("ocituf accepted {}: {lines:?}", dir.display()),
+        }
+    }
+}
+
+fn generated(kind: KeyKind) -> PrivateKey {
+    PrivateKey::generate(kind).unwrap()
+}
+
+/// A private key made by pyca/cryptography, as PKCS#8 PEM.
+fn python_key(kind: &str) -> PrivateKey {
+    let out = run_python("genkey_pem.py", &[kind]);
+    assert!(out.status.success(), "genkey_pem.py {kind} failed");
+    PrivateKey::from_pkcs8_pem(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
+fn keys_of(
+    signers: &[&PrivateKey],
+) -> Vec<(ocituf_tuf::crypto::KeyId, ocituf_tuf::crypto::PublicKey)> {
+    signers
+        .iter()
+        .map(|k| (k.key_id().clone(), k.public_key().clone()))
+        .collect()
+}
+
+/// Write a repository with ocituf's repository API into `dir`, in the standard layout
+/// (consistent snapshots): the same shape as make_python_repo.py. Returns the expected
+/// targets (path -> sha256).
+fn make_ocituf_repo(dir: &Path) -> BTreeMap<String, String> {
+    let md = dir.join("metadata");
+    let tg = dir.join("targets");
+    std::fs::create_dir_all(&md).unwrap();
+    std::fs::create_dir_all(&tg).unwrap();
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+
+    let root_a = generated(KeyKind::Ed25519);
+    let root_b = generated(KeyKind::EcdsaP256);
+    let timestamp = generated(KeyKind::Ed25519);
+    let snapshot = generated(KeyKind::EcdsaP256);
+    let targets = python_key("rsa");
+    let team = python_key("ecdsa");
+    let hashed = python_key("ed25519");
+    let bins = generated(KeyKind::Ed25519);
+
+    let mut repo = Repository::new(expires);
+    repo.meta_hashes = true;
+    repo.add_signer_key("root", &root_a).unwrap();
+    repo.add_signer_key("timestamp", &timestamp).unwrap();
+    repo.add_signer_key("snapshot", &snapshot).unwrap();
+    repo.add_signer_key("targets", &targets).unwrap();
+
+    let mut expected = BTreeMap::new();
+    let mut add = |repo: &mut Repository, role: &str, path: &str, data: &[u8]| {
+        let file = TargetFile::from_data(data, &["sha256", "sha512"]).unwrap();
+        let sha = file.hashes["sha256"].clone();
+        let (dirname, base) = path.rsplit_once('/').map_or(("", path), |(d, b)| (d, b));
+        let dest = tg.join(dirname).join(format!("{sha}.{base}"));
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, data).unwrap();
+        repo.add_target(role, path, file).unwrap();
+        expected.insert(path.to_owned(), sha);
+    };
+    add(
+        &mut repo,
+        "targets",
+        "top.txt",
+        b"top-level target from ocituf\n",
+    );
+    repo.delegate(
+        "targets",
+        DelegatedRole::with_paths("team", vec![team.key_id().clone()], 1, &["team/*"]),
+        &keys_of(&[&team]),
+    )
+    .unwrap();
+    let mut hashed_role =
+        DelegatedRole::with_paths("hashed", vec![hashed.key_id().clone()], 1, &["bins/*"]);
+    hashed_role.terminating = true;
+    repo.delegate("targets", hashed_role, &keys_of(&[&hashed]))
+        .unwrap();
+    add(
+        &mut repo,
+        "team",
+        "team/app.bin",
+        &(0..=255).collect::<Vec<u8>>(),
+    );
+    let bin_names = repo
+        .delegate_hash_bins("hashed", "bin", 4, &keys_of(&[&bins]), 1)
+        .unwrap();
+    let succinct: SuccinctRoles = repo.targets["hashed"]
+        .delegations
+        .as_ref()
+        .unwrap()
+        .succinct_roles
+        .clone()
+        .unwrap();
+    for i in 0..24 {
+        let path = format!("bins/file-{i}.txt");
+        let bin = succinct.role_for_target(&path);
+        add(&mut repo, &bin, &path, format!("binned {i}\n").as_bytes());
+    }
+
+    let write = |name: &str, bytes: &[u8]| std::fs::write(md.join(name), bytes).unwrap();
+    let mut roles: Vec<(String, &PrivateKey)> =
+        bin_names.iter().map(|b| (b.clone(), &bins)).collect();
+    roles.push(("team".to_owned(), &team));
+    roles.push(("hashed".to_owned(), &hashed));
+    roles.push(("targets".to_owned(), &targets));
+    for (role, key) in &roles {
+        let bytes = repo.sign_targets(role, &[*key as &dyn Signer]).unwrap();
+        let version = repo.targets[role].version;
+        write(&format!("{version}.{}.json", role_file_stem(role)), &bytes);
+    }
+    let snapshot_bytes = repo.sign_snapshot(&[&snapshot]).unwrap();
+    write(
+        &format!("{}.snapshot.json", repo.snapshot.version),
+        &snapshot_bytes,
+    );
+    write(
+        "timestamp.json",
+        &repo.sign_timestamp(&[&timestamp]).unwrap(),
+    );
+
+    // Root v1, then v2 adding a P-256 root key with threshold 2, signed by the old and the
+    // new root keys (TUF 5.3.4).
+    let root_v1 = repo.sign_root(&[&root_a]).unwrap();
+    write("1.root.json", &root_v1);
+    std::fs::write(dir.join("initial_root.json"), &root_v1).unwrap();
+    repo.add_signer_key("root", &root_b).unwrap();
+    repo.set_threshold("root", 2).unwrap();
+    repo.bump("root", expires).unwrap();
+    write("2.root.json", &repo.sign_root(&[&root_a, &root_b]).unwrap());
+    expected
+}
+
+#[test]
+fn ocituf_repository_is_verified_by_python_tuf() {
+    require_python_tuf();
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = make_ocituf_repo(tmp.path());
+    let targets: Vec<&str> = expected.keys().map(String::as_str).collect();
+    let root_file = tmp.path().join("initial_root.json");
+    let server = StaticServer::start(tmp.path());
+    // python-tuf's ngclient verifies what ocituf wrote: rotation, delegations, every bin.
+    assert_eq!(
+        ngclient_verify(&root_file, &server, &targets),
+        Ok(expected_lines(&expected, &targets))
+    );
+    // And ocituf verifies its own output the same way (the refusals below mean something).
+    let root = std::fs::read(&root_file).unwrap();
+    assert_eq!(
+        ocituf_verify(&root, &server, &targets).unwrap(),
+        expected_lines(&expected, &targets)
+    );
+}
+
+#[test]
+fn ocituf_repository_tampered_is_refused_by_both() {
+    require_python_tuf();
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    let expected = make_ocituf_repo(&good);
+    let root_file = good.join("initial_root.json");
+    let root = std::fs::read(&root_file).unwrap();
+    let metadata_file = |dir: &Path, containing: &str| -> PathBuf {
+        std::fs::read_dir(dir.join("metadata"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name().unwrap().to_string_lossy() != "timestamp.json"
+                    && std::fs::read_to_string(p).unwrap().contains(containing)
+            })
+            .unwrap()
+    };
+
+    // 1. A target's bytes swapped (same length) behind the signed hashes.
+    let bad_target = tmp.path().join("bad-target");
+    copy_dir(&good, &bad_target);
+    let team_sha = &expected["team/app.bin"];
+    let app = bad_target.join(format!("targets/team/{team_sha}.app.bin"));
+    tamper(&app, &[0, 1, 2], &[2, 1, 0]);
+    // 2. A bin's signed content changed and the snapshot left alone: the snapshot lists
+    //    length and hashes (meta_hashes), so both clients must refuse it.
+    let bad_bin = tmp.path().join("bad-bin");
+    copy_dir(&good, &bad_bin);
+    let sha = &expected["bins/file-0.txt"];
+    let mut forged = sha.clone().into_bytes();
+    forged[0] = if forged[0] == b'0' { b'1' } else { b'0' };
+    tamper(
+        &metadata_file(&bad_bin, &format!("\"{sha}\"")),
+        sha.as_bytes(),
+        &forged,
+    );
+    // 3. The timestamp's signature flipped (nothing lists timestamp hashes: only the
+    //    signature can catch it).
+    let bad_sig = tmp.path().join("bad-signature");
+    copy_dir(&good, &bad_sig);
+    let ts = bad_sig.join("metadata/timestamp.json");
+    let text = std::fs::read_to_string(&ts).unwrap();
+    let at = text.find("\"sig\":\"").unwrap() + 7;
+    let old = text[at..at + 2].to_owned();
+    let new = if old == "00" { "11" } else { "00" };
+    tamper(
+        &ts,
+        format!("\"sig\":\"{old}").as_bytes(),
+        format!("\"sig\":\"{new}").as_bytes(),
+    );
+
+    let cases: [(&Path, &str, &str, Check); 3] = [
+        (
+            &bad_target,
+            "team/app.bin",
+            "LengthOrHashMismatchError",
+            |e| matches!(e, ocituf_tuf::Error::HashMismatch { .. }),
+        ),
+        (
+            &bad_bin,
+            "bins/file-0.txt",
+            "LengthOrHashMismatchError",
+            |e| matches!(e, ocituf_tuf::Error::HashMismatch { what, .. } if what.starts_with("bin-")),
+        ),
+        (
+            &bad_sig,
+            "top.txt",
+            "UnsignedMetadataError",
+            |e| matches!(e, ocituf_tuf::Error::Threshold { role, .. } if role == "timestamp"),
+        ),
+    ];
+    for (dir, target, python_error, expected) in cases {
+        let server = StaticServer::start(dir);
+        match ngclient_verify(&root_file, &server, &[target]) {
+            Err(refusal) => assert!(
+                refusal.contains(python_error),
+                "{}: python-tuf refused for another reason: {refusal}",
+                dir.display()
+            ),
+            Ok(lines) => panic!("python-tuf accepted {}: {lines:?}", dir.display()),
+        }
         match ocituf_verify(&root, &server, &[target]) {
             Err(e) => assert!(expected(&e), "{}: unexpected refusal {e:?}", dir.display()),
             Ok(lines) => panic!("ocituf accepted {}: {lines:?}", dir.display()),
