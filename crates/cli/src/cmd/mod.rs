@@ -3,6 +3,7 @@
 mod key;
 mod status;
 mod trust;
+mod verify;
 mod write;
 
 use ocituf_resolver::ErrorKind;
@@ -11,7 +12,6 @@ use crate::cli::{Cli, Command};
 use crate::failure::fail;
 
 /// Shared context of every command: where the policy and the cache are.
-#[allow(dead_code)] // cache_dir: used by verify/resolve once the updater lands
 pub struct Context {
     pub policy_file: std::path::PathBuf,
     pub cache_dir: std::path::PathBuf,
@@ -31,8 +31,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&a).await,
         Command::Status(a) => status::run(&a).await,
+        Command::Verify(a) => verify::run(&ctx, &a, false).await,
+        Command::Resolve(a) => verify::run(&ctx, &a, true).await,
         Command::ExampleImage(a) => example_image(&a).await,
-        other => Err(fail(
+        other @ Command::Root(_) => Err(fail(
             ErrorKind::Config,
             format!(
                 "`ocituf {}` is not available in this build yet",
