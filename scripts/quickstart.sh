@@ -12,8 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked -p ocituf
-OCITUF="$PWD/target/release/ocituf"
+# OCITUF=/path/to/ocituf skips the build (used by the CLI tests to run this script).
+if [ -z "${OCITUF:-}" ]; then
+    cargo build --release --locked -p ocituf
+    OCITUF="$PWD/target/release/ocituf"
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ocituf-quickstart.XXXXXX")
 if [ "${KEEP:-0}" != 1 ]; then

@@ -93,22 +93,27 @@ impl Resolver {
                 repository: entry.repository.to_string(),
                 source,
             })?;
-        let source = OciRepoSource::new(metadata_store, name);
+        let new_source = || OciRepoSource::new(metadata_store.clone(), name.clone());
+        let source = new_source();
         let anchor = pinned_root(entry, &source).await?;
         let cache = self.cache_for(entry);
-        let fs = FsStore::open(&cache, RootHistory::Keep).map_err(|source| Error::Cache {
-            path: cache.clone(),
-            source,
-        })?;
         let meta_err = |source: ocituf_tuf::Error| Error::Metadata {
             root_of_trust: entry.root_of_trust.clone(),
             repository: entry.repository.to_string(),
             source: Box::new(source),
         };
-        let mut updater = Updater::new(&anchor, source, fs, self.config.clone(), SystemClock)
-            .await
-            .map_err(meta_err)?;
-        updater.refresh().await.map_err(meta_err)?;
+        let mut updater = match self.refreshed(&anchor, source, &cache).await {
+            // The cache is untrusted input: when it cannot be used (a cached file longer than
+            // the new limit, unreadable files), start again from the pinned root with an
+            // empty cache instead of failing.
+            Err(ocituf_tuf::Error::Store(_)) => {
+                let _ = std::fs::remove_dir_all(&cache);
+                self.refreshed(&anchor, new_source(), &cache)
+                    .await
+                    .map_err(meta_err)?
+            }
+            other => other.map_err(meta_err)?,
+        };
 
         let target = match (&image.tag, &image.digest) {
             (Some(_), _) => image.target_name().unwrap_or_default(),
@@ -185,6 +190,19 @@ impl Resolver {
             repository: entry.repository.clone(),
             versions,
         })
+    }
+
+    async fn refreshed(
+        &self,
+        anchor: &[u8],
+        source: OciRepoSource<AnyStore>,
+        cache: &Path,
+    ) -> Result<Updater<OciRepoSource<AnyStore>, FsStore, SystemClock>, ocituf_tuf::Error> {
+        let fs = FsStore::open(cache, RootHistory::Keep)?;
+        let mut updater =
+            Updater::new(anchor, source, fs, self.config.clone(), SystemClock).await?;
+        updater.refresh().await?;
+        Ok(updater)
     }
 
     /// The cache directory of one root of trust: a readable prefix plus a hash of the

@@ -1,6 +1,7 @@
 //! One module per command group; [`run`] dispatches.
 
 mod key;
+mod root;
 mod status;
 mod trust;
 mod verify;
@@ -34,30 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(&ctx, &a, false).await,
         Command::Resolve(a) => verify::run(&ctx, &a, true).await,
         Command::ExampleImage(a) => example_image(&a).await,
-        other @ Command::Root(_) => Err(fail(
-            ErrorKind::Config,
-            format!(
-                "`ocituf {}` is not available in this build yet",
-                command_name(&other)
-            ),
-        )),
-    }
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Key(_) => "key",
-        Command::Init(_) => "init",
-        Command::Delegate(_) => "delegate",
-        Command::Sign(_) => "sign",
-        Command::Yank(_) => "yank",
-        Command::Publish(_) => "publish",
-        Command::Root(_) => "root",
-        Command::Trust(_) => "trust",
-        Command::Verify(_) => "verify",
-        Command::Resolve(_) => "resolve",
-        Command::Status(_) => "status",
-        Command::ExampleImage(_) => "example-image",
+        Command::Root(c) => root::run(c).await,
     }
 }
 
