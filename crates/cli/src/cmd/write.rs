@@ -361,8 +361,9 @@ pub fn responsible_roles(state: &State, path: &str) -> anyhow::Result<Vec<String
     Ok(out)
 }
 
-/// Which role the given keys sign `path` into: `--role`, or the first responsible role
-/// (pre-order) whose authority includes one of the keys.
+/// Which role the given keys sign `path` into: `--role`, or the deepest responsible role
+/// (last in pre-order) whose authority includes one of the keys: delegations exist to move
+/// targets down to team roles and hash bins, so signing stops where delegation stops.
 fn pick_role(
     state: &State,
     path: &str,
@@ -390,6 +391,7 @@ fn pick_role(
     };
     responsible
         .iter()
+        .rev()
         .find(|r| ours(r))
         .cloned()
         .ok_or_else(|| {

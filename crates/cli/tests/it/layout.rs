@@ -437,3 +437,119 @@ fn root_rotation_with_a_pending_threshold_version() {
     env.run(&["root", "sign", &tuf, "-n", "acme", "--key", "root.pem"])
         .fails(2, &["no pending root version 4"]);
 }
+
+#[test]
+fn hash_bin_delegation() {
+    let env = Env::new();
+    let place = layout(&env);
+    flows::set_up(&env, &place);
+    let tuf = place.repo("acme/tuf");
+    env.run(&["key", "generate", "--out", "bins.pem"]).ok();
+    let r = env.run(&[
+        "delegate",
+        &tuf,
+        "-n",
+        "acme",
+        "--role",
+        "big",
+        "--path",
+        "big/*",
+        "--key",
+        "bins.pem",
+        "--hash-bins",
+        "8",
+        "--signing-key",
+        "targets.pem",
+    ]);
+    assert!(r.ok().contains("delegates to 8 hash bins"), "{r:#?}");
+    env.run(&[
+        "trust",
+        "add",
+        &place.repo("big/*"),
+        "--repo",
+        &tuf,
+        "-n",
+        "acme",
+        "--root",
+        "acme.root.json",
+    ])
+    .ok();
+    let images: Vec<String> = (0..5)
+        .map(|i| place.repo(&format!("big/svc{i}:1")))
+        .collect();
+    for image in &images {
+        flows::push_image(&env, image, image);
+        let s = env.run(&["sign", image, "--key", "bins.pem"]);
+        assert!(s.ok().contains("@sha256:"), "{s:#?}");
+        assert!(s.stderr.contains("role \"big-"), "{s:#?}");
+    }
+    flows::publish(&env, &place).ok();
+    for image in &images {
+        let v: serde_json::Value =
+            serde_json::from_str(env.run(&["verify", image, "--json"]).ok()).unwrap();
+        assert!(v["role"].as_str().unwrap().starts_with("big-"), "{v}");
+    }
+}
+
+#[test]
+fn pin_by_digest_fetches_root_version_1() {
+    let env = Env::new();
+    let place = layout(&env);
+    flows::set_up(&env, &place);
+    let image = place.repo("acme/app:1");
+    let d = flows::push_image(&env, &image, "x");
+    env.run(&["sign", &image, "--key", "app.pem"]).ok();
+    flows::publish(&env, &place).ok();
+    let root = std::fs::read(env.path("acme.root.json")).unwrap();
+    let hex = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&root))
+    };
+    let other = Env::new();
+    let tuf = place.repo("acme/tuf");
+    other
+        .run(&[
+            "trust",
+            "add",
+            &place.repo("acme/*"),
+            "--repo",
+            &tuf,
+            "-n",
+            "acme",
+            "--root-sha256",
+            &hex,
+        ])
+        .ok();
+    assert_eq!(other.run(&["verify", &image]).ok().trim(), d);
+    // A pin that matches no root in the repository is refused.
+    let third = Env::new();
+    third
+        .run(&[
+            "trust",
+            "add",
+            &place.repo("acme/*"),
+            "--repo",
+            &tuf,
+            "-n",
+            "acme",
+            "--root-sha256",
+            &"0".repeat(64),
+        ])
+        .ok();
+    third
+        .run(&["verify", &image])
+        .fails(1, &["no root version 1", "pinned sha256"]);
+}
+
+#[test]
+fn pinned_root_file_changed_on_disk() {
+    let env = Env::new();
+    let place = layout(&env);
+    flows::set_up(&env, &place);
+    let list: serde_json::Value =
+        serde_json::from_str(env.run(&["trust", "list", "--json"]).ok()).unwrap();
+    let copy = list["trust"][0]["root"].as_str().unwrap().to_owned();
+    std::fs::write(&copy, b"{\"signed\":{}}").unwrap();
+    env.run(&["verify", &place.repo("acme/app:1")])
+        .fails(2, &["the file changed", "ocituf trust add"]);
+}

@@ -5,5 +5,6 @@ mod flows;
 mod help;
 mod layout;
 mod registries;
+mod setup;
 mod support;
 mod trust;
