@@ -192,6 +192,13 @@ pub fn concurrent_signers(env: &Env, place: &Place, jobs: usize) {
     }
     publish(env, place).ok();
     for image in &images {
-        env.run(&["verify", image]).ok();
+        let v = env.run(&["verify", image]);
+        if v.code != 0 {
+            let status = env.run(&["status", &place.repo("acme/tuf"), "-n", "acme", "--json"]);
+            panic!(
+                "{image} lost after concurrent signing: {v:#?}\nstatus: {}",
+                status.stdout
+            );
+        }
     }
 }
