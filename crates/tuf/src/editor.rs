@@ -2,9 +2,9 @@
 //!
 //! [`sign`] turns a role's `signed` value into a signed file; [`add_signature`] appends a
 //! signature to received bytes without touching `signed` (threshold signing by several key
-//! holders, each with their own copy); [`RepositoryEditor`] creates a new repository and
-//! edits the roles of an existing one. Everything written is canonical JSON, as
-//! python-tuf writes it, so other TUF implementations read it byte for byte.
+//! holders, each with their own copy). [`crate::repo::Repository`] builds on these to create
+//! and edit a whole repository. Files are written as sorted, compact, valid JSON
+//! ([`crate::cjson::to_json`]); signatures are over the canonical form of `signed`.
 //!
 //! This module does no I/O and does not publish: callers store the bytes.
 
@@ -27,7 +27,7 @@ pub fn sign<R: Role>(role: &R, signers: &[&dyn Signer]) -> Result<Vec<u8>, Error
         extra: BTreeMap::new(),
     };
     sign_envelope(&mut envelope, signers)?;
-    envelope.to_canonical_bytes()
+    envelope.to_bytes()
 }
 
 /// Add (or replace) the signatures of `signers` on an envelope, over its `signed` value as is.
@@ -55,9 +55,9 @@ pub fn sign_envelope(envelope: &mut Envelope, signers: &[&dyn Signer]) -> Result
 /// # Errors
 /// [`Error::Json`]/[`Error::Schema`] for bytes that are not metadata, [`Error::Sign`].
 pub fn add_signature(bytes: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, Error> {
-    let mut envelope = Envelope::parse("metadata", bytes)?;
+    let mut envelope = Envelope::parse("the", bytes)?;
     sign_envelope(&mut envelope, &[signer])?;
-    envelope.to_canonical_bytes()
+    envelope.to_bytes()
 }
 
 /// An unsigned envelope around a role (to sign later, or to hand to other key holders).

@@ -10,13 +10,16 @@
 //! trailing data and nesting deeper than [`MAX_DEPTH`]. It returns a [`Value`] that keeps
 //! every field, known or not, so that a signature is checked over the value as received.
 //!
+//! [`to_json`] writes files: the same sorted, compact form but with control characters
+//! escaped, so that the result is always valid JSON (the canonical form of a PEM key is not).
+//!
 //! This module does not know about TUF metadata; see [`crate::metadata`].
 
 mod parse;
 mod write;
 
 pub use parse::{parse, MAX_DEPTH};
-pub use write::{to_canonical, write_canonical};
+pub use write::{to_canonical, to_json, write_canonical};
 
 /// A JSON value. Values made by [`parse`] only hold integer numbers.
 pub type Value = serde_json::Value;

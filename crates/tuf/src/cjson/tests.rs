@@ -1,3 +1,6 @@
+//! Canonical form against securesystemslib, the strict parser's refusals, and property
+//! tests: round trip and key-order invariance.
+
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -24,6 +27,19 @@ fn keys_sort_by_code_point() {
         canon(&v),
         "{\"Z\":3,\"z\":2,\"\u{e9}\":1,\"\u{ff}\":5,\"\u{1F600}\":4}"
     );
+}
+
+#[test]
+fn files_are_valid_json_with_control_characters_escaped() {
+    let v = json!({"k": "-----BEGIN\nx\ty\u{1}\"\\", "a": 1});
+    let bytes = to_json(&v).unwrap();
+    assert_eq!(
+        String::from_utf8(bytes.clone()).unwrap(),
+        r#"{"a":1,"k":"-----BEGIN\nx\ty\u0001\"\\"}"#
+    );
+    assert_eq!(parse(&bytes).unwrap(), v);
+    // The canonical form keeps control characters raw, as securesystemslib does.
+    assert!(parse(&to_canonical(&v).unwrap()).is_err());
 }
 
 #[test]
@@ -141,10 +157,12 @@ fn arb_value() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn round_trip(v in arb_value()) {
-        let bytes = to_canonical(&v).unwrap();
+        // Files (to_json) parse back to the same value with the same canonical form.
+        let bytes = to_json(&v).unwrap();
         let parsed = parse(&bytes).unwrap();
         prop_assert_eq!(&parsed, &v);
-        prop_assert_eq!(to_canonical(&parsed).unwrap(), bytes);
+        prop_assert_eq!(to_json(&parsed).unwrap(), bytes);
+        prop_assert_eq!(to_canonical(&parsed).unwrap(), to_canonical(&v).unwrap());
     }
 
     #[test]

@@ -2,7 +2,17 @@
 
 use super::{JsonError, Value};
 
-/// The canonical bytes of `value`.
+/// How strings are escaped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escaping {
+    /// securesystemslib: only `\` and `"`; control characters raw. Signing input only: the
+    /// result is not always valid JSON.
+    Canonical,
+    /// RFC 8259: control characters escaped too. For files.
+    Json,
+}
+
+/// The canonical bytes of `value`: what signatures are made over.
 ///
 /// # Errors
 /// [`JsonError::Float`] if the value holds a number that is not an integer.
@@ -17,6 +27,22 @@ pub fn to_canonical(value: &Value) -> Result<Vec<u8>, JsonError> {
 /// # Errors
 /// [`JsonError::Float`] if the value holds a number that is not an integer.
 pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    write(value, out, Escaping::Canonical)
+}
+
+/// Deterministic, valid JSON for metadata files: sorted keys, no whitespace, integers only,
+/// and strings escaped as RFC 8259 requires (a PEM key's newlines become `\n`, which the
+/// canonical form would write raw and which strict JSON parsers, python's included, refuse).
+///
+/// # Errors
+/// [`JsonError::Float`] if the value holds a number that is not an integer.
+pub fn to_json(value: &Value) -> Result<Vec<u8>, JsonError> {
+    let mut out = Vec::new();
+    write(value, &mut out, Escaping::Json)?;
+    Ok(out)
+}
+
+fn write(value: &Value, out: &mut Vec<u8>, escaping: Escaping) -> Result<(), JsonError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -30,14 +56,14 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), JsonError
                 return Err(JsonError::Float);
             }
         }
-        Value::String(s) => write_string(s, out),
+        Value::String(s) => write_string(s, out, escaping),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(item, out)?;
+                write(item, out, escaping)?;
             }
             out.push(b']');
         }
@@ -51,9 +77,9 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), JsonError
                 if i > 0 {
                     out.push(b',');
                 }
-                write_string(k, out);
+                write_string(k, out, escaping);
                 out.push(b':');
-                write_canonical(v, out)?;
+                write(v, out, escaping)?;
             }
             out.push(b'}');
         }
@@ -62,13 +88,20 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), JsonError
 }
 
 /// securesystemslib escapes only `\` and `"`; every other character is written as is.
-fn write_string(s: &str, out: &mut Vec<u8>) {
+/// [`Escaping::Json`] also escapes control characters.
+fn write_string(s: &str, out: &mut Vec<u8>, escaping: Escaping) {
     out.push(b'"');
     for b in s.bytes() {
-        if b == b'"' || b == b'\\' {
-            out.push(b'\\');
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b'\n' if escaping == Escaping::Json => out.extend_from_slice(b"\\n"),
+            b'\r' if escaping == Escaping::Json => out.extend_from_slice(b"\\r"),
+            b'\t' if escaping == Escaping::Json => out.extend_from_slice(b"\\t"),
+            0..0x20 if escaping == Escaping::Json => {
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+            }
+            _ => out.push(b),
         }
-        out.push(b);
     }
     out.push(b'"');
 }

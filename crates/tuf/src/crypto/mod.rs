@@ -15,7 +15,7 @@
 
 pub mod hash;
 mod keys;
-mod signer;
+pub(crate) mod signer;
 
 pub use keys::{KeyId, PublicKey, VerifyingKey};
 pub use signer::{KeyKind, PrivateKey, Signer};

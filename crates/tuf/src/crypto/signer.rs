@@ -201,4 +201,4 @@ impl Signer for PrivateKey {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

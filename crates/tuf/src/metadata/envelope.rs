@@ -94,11 +94,12 @@ impl Envelope {
         })
     }
 
-    /// The whole file as canonical JSON bytes (how this crate writes metadata).
+    /// The whole file as this crate writes metadata: sorted keys, compact, valid JSON
+    /// ([`cjson::to_json`]); byte-for-byte reproducible.
     ///
     /// # Errors
     /// [`Error::Canonical`] if a value holds a floating point number.
-    pub fn to_canonical_bytes(&self) -> Result<Vec<u8>, Error> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         let mut map = serde_json::Map::new();
         for (k, v) in &self.extra {
             map.insert(k.clone(), v.clone());
@@ -110,7 +111,7 @@ impl Envelope {
                 source,
             })?;
         map.insert("signatures".to_owned(), signatures);
-        cjson::to_canonical(&Value::Object(map)).map_err(|source| Error::Canonical {
+        cjson::to_json(&Value::Object(map)).map_err(|source| Error::Canonical {
             what: "metadata".to_owned(),
             source,
         })

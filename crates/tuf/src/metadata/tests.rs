@@ -1,3 +1,6 @@
+//! Metadata round trips with unknown fields, the rules of each role, and path patterns and
+//! hash bins checked against python-tuf.
+
 use serde_json::json;
 
 use super::*;

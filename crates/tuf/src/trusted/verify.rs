@@ -43,26 +43,8 @@ impl Verifier {
     /// empty or undecodable signature counts for nothing; duplicate signature keyids were
     /// refused when the envelope was parsed.
     pub(crate) fn verify(&self, envelope: &Envelope, signed_bytes: &[u8]) -> Result<(), Error> {
-        let mut counted = BTreeSet::new();
-        for (keyid, key) in &self.keys {
-            let Some(sig) = envelope.signatures.iter().find(|s| &s.keyid == keyid) else {
-                continue;
-            };
-            if sig.sig.is_empty() {
-                continue;
-            }
-            let Ok(sig) = hex::decode(&sig.sig) else {
-                continue;
-            };
-            let fingerprint = key.fingerprint();
-            if counted.contains(&fingerprint) {
-                continue;
-            }
-            if key.verify(signed_bytes, &sig) {
-                counted.insert(fingerprint);
-            }
-        }
-        let valid = u32::try_from(counted.len()).unwrap_or(u32::MAX);
+        let valid = self.valid_keyids(envelope, signed_bytes).len();
+        let valid = u32::try_from(valid).unwrap_or(u32::MAX);
         if valid >= self.threshold {
             Ok(())
         } else {
@@ -73,6 +55,92 @@ impl Verifier {
             })
         }
     }
+}
+
+impl Verifier {
+    /// The authorised keyids whose signatures verify, one per distinct key.
+    fn valid_keyids(&self, envelope: &Envelope, signed_bytes: &[u8]) -> Vec<KeyId> {
+        // Index once: a file may carry many signatures (bounded by its length limit).
+        let by_keyid: BTreeMap<&KeyId, &str> = envelope
+            .signatures
+            .iter()
+            .map(|s| (&s.keyid, s.sig.as_str()))
+            .collect();
+        let mut counted = BTreeSet::new();
+        let mut valid = Vec::new();
+        for (keyid, key) in &self.keys {
+            let Some(sig) = by_keyid.get(keyid) else {
+                continue;
+            };
+            if sig.is_empty() {
+                continue;
+            }
+            let Ok(sig) = hex::decode(sig) else {
+                continue;
+            };
+            let fingerprint = key.fingerprint();
+            if counted.contains(&fingerprint) {
+                continue;
+            }
+            if key.verify(signed_bytes, &sig) {
+                counted.insert(fingerprint);
+                valid.push(keyid.clone());
+            }
+        }
+        valid
+    }
+}
+
+/// Who has signed a metadata file, for threshold signing and status output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureReport {
+    /// Authorised keyids with a valid signature (one per distinct key).
+    pub valid: Vec<KeyId>,
+    /// Authorised keyids without a valid signature yet.
+    pub missing: Vec<KeyId>,
+    /// How many distinct keys must sign.
+    pub threshold: u32,
+}
+
+impl SignatureReport {
+    /// Whether the threshold is met.
+    pub fn is_complete(&self) -> bool {
+        u32::try_from(self.valid.len()).unwrap_or(u32::MAX) >= self.threshold
+    }
+}
+
+/// Check the signatures of a metadata file against a role's keys and threshold, as the
+/// trusted set does, outside the client workflow: a repository tool verifying a pending
+/// root or a team's new targets version before publishing it.
+///
+/// # Errors
+/// Parsing errors, [`Error::DuplicateSignatureKeyId`]. A threshold that is not met is not an
+/// error here: see [`SignatureReport::is_complete`].
+///
+/// # Security
+/// Checks signatures only: not `_type`, versions, expiry or hashes. Only keys whose types
+/// this crate implements can count.
+pub fn signature_report(
+    role: &str,
+    bytes: &[u8],
+    keys: &BTreeMap<KeyId, PublicKey>,
+    keyids: &[KeyId],
+    threshold: u32,
+) -> Result<SignatureReport, Error> {
+    let envelope = Envelope::parse(role, bytes)?;
+    let signed_bytes = envelope.signed_bytes()?;
+    let verifier = Verifier::new(role, keys, keyids, threshold);
+    let valid = verifier.valid_keyids(&envelope, &signed_bytes);
+    let missing = keyids
+        .iter()
+        .filter(|id| !valid.contains(id))
+        .cloned()
+        .collect();
+    Ok(SignatureReport {
+        valid,
+        missing,
+        threshold,
+    })
 }
 
 #[cfg(test)]

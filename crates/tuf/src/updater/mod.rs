@@ -10,9 +10,9 @@
 //!
 //! Every refresh starts a new [`TrustedSet`] from the trusted root and reloads the cache
 //! through it, as python-tuf does: metadata signed by keys that a new root rotated out never
-//! verifies again, which is how cached timestamp and snapshot are dropped after a key
-//! rotation (fast-forward attack recovery, TUF 5.3.11) without losing them when the keys did
-//! not change.
+//! verifies again. When a new root rotates the timestamp or snapshot keys, the cached
+//! timestamp and snapshot are also deleted from the store (fast-forward attack recovery,
+//! TUF 5.3.11).
 //!
 //! A source may have several candidates for one file (OCI registries, where anyone with push
 //! access can add junk). The updater asks for candidate 0, 1, ... while a candidate fails
@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use crate::clock::Clock;
 use crate::crypto::hash::verify_length_and_hashes;
 use crate::error::Error;
-use crate::metadata::Role;
+use crate::metadata::{Role, Root};
 use crate::source::{RepoSource, TargetRequest};
 use crate::store::TrustedStore;
 use crate::trusted::{Origin, SearchStep, TargetSearch, TimestampUpdate, TrustedSet};
@@ -82,6 +82,9 @@ pub struct Updater<S, T, C> {
     root_bytes: Vec<u8>,
     /// Whether top-level targets of this refresh are loaded (else `target_info` refreshes).
     refreshed: bool,
+    /// The time of the current refresh: one `now` for all of its checks, as python-tuf's
+    /// reference time.
+    now: time::OffsetDateTime,
 }
 
 impl<S, T, C> std::fmt::Debug for Updater<S, T, C> {
@@ -112,6 +115,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         clock: C,
     ) -> Result<Self, Error> {
         let trusted = TrustedSet::new(anchor_root)?;
+        let now = clock.now();
         let mut updater = Updater {
             source,
             store,
@@ -120,6 +124,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             trusted,
             root_bytes: anchor_root.to_vec(),
             refreshed: false,
+            now,
         };
         updater.replay_cached_roots().await?;
         updater.load_cached_top_level().await?;
@@ -129,6 +134,12 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// The trusted metadata, for inspection (versions, expiries, keys).
     pub fn trusted(&self) -> &TrustedSet {
         &self.trusted
+    }
+
+    /// The bytes of the trusted root (the newest verified from the anchor), to pin or to
+    /// start another updater from.
+    pub fn root_bytes(&self) -> &[u8] {
+        &self.root_bytes
     }
 
     /// The configuration.
@@ -150,7 +161,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         let max_len = self.config.root_max_len;
         for _ in 0..self.config.max_root_rotations {
             let next = self.trusted.root().version + 1;
-            let Some(bytes) = self.store.load_root(next, max_len).await? else {
+            let Some(bytes) = cached(self.store.load_root(next, max_len).await)? else {
                 break;
             };
             if self.trusted.update_root(&bytes).is_err() {
@@ -160,7 +171,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             self.root_bytes = bytes;
         }
         // A store without history may still hold the next root under its role name.
-        if let Some(bytes) = self.store.load("root", max_len).await? {
+        if let Some(bytes) = cached(self.store.load("root", max_len).await)? {
             if self.trusted.update_root(&bytes).is_ok() {
                 self.root_bytes = bytes;
             }
@@ -171,9 +182,9 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// Load cached timestamp, snapshot and targets through the checks; failures only mean
     /// the cache is not used.
     async fn load_cached_top_level(&mut self) -> Result<(), Error> {
-        let now = self.clock.now();
+        let now = self.now;
         let cfg = &self.config;
-        if let Some(bytes) = self.store.load("timestamp", cfg.timestamp_max_len).await? {
+        if let Some(bytes) = cached(self.store.load("timestamp", cfg.timestamp_max_len).await)? {
             if let Err(e) = self.trusted.update_timestamp(&bytes, now) {
                 tracing::debug!(error = %e, "cached timestamp not used");
                 return Ok(());
@@ -182,7 +193,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             return Ok(());
         }
         let snapshot_len = self.snapshot_limit();
-        if let Some(bytes) = self.store.load("snapshot", snapshot_len).await? {
+        if let Some(bytes) = cached(self.store.load("snapshot", snapshot_len).await)? {
             if let Err(e) = self.trusted.update_snapshot(&bytes, now, Origin::Cache) {
                 tracing::debug!(error = %e, "cached snapshot not used");
                 return Ok(());
@@ -191,7 +202,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             return Ok(());
         }
         let targets_len = self.targets_limit("targets");
-        if let Some(bytes) = self.store.load("targets", targets_len).await? {
+        if let Some(bytes) = cached(self.store.load("targets", targets_len).await)? {
             if let Err(e) = self.trusted.update_targets(&bytes, now) {
                 tracing::debug!(error = %e, "cached targets not used");
             }
@@ -226,10 +237,13 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// Stores only verified bytes, exactly as received.
     pub async fn refresh(&mut self) -> Result<(), Error> {
         self.refreshed = false;
+        self.now = self.clock.now();
         self.source.start_refresh();
         // Each refresh starts from the trusted root alone (see the module docs).
         self.trusted = TrustedSet::new(&self.root_bytes)?;
+        let before = self.trusted.root().clone();
         self.update_root().await?;
+        self.forget_rotated_online_roles(&before).await?;
         self.update_timestamp().await?;
         self.update_snapshot().await?;
         self.update_top_level_targets().await?;
@@ -265,14 +279,43 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         Ok(())
     }
 
+    /// TUF 5.3.11: if the timestamp or snapshot keys rotated, delete the cached timestamp
+    /// and snapshot (fast-forward attack recovery). They would fail verification under the
+    /// new keys anyway; deleting them also keeps them from ever being served from the cache.
+    async fn forget_rotated_online_roles(&mut self, before: &Root) -> Result<(), Error> {
+        let after = self.trusted.root();
+        if after.version == before.version {
+            return Ok(());
+        }
+        let rotated = ["timestamp", "snapshot"].into_iter().any(|role| {
+            let (old, new) = (before.roles.get(role), after.roles.get(role));
+            let keyset = |r: Option<&crate::metadata::RoleKeys>| {
+                r.map(|r| {
+                    let ids: std::collections::BTreeSet<String> =
+                        r.keyids.iter().map(ToString::to_string).collect();
+                    (ids, r.threshold)
+                })
+            };
+            let keys_changed = old.into_iter().chain(new).any(|r| {
+                r.keyids
+                    .iter()
+                    .any(|id| before.keys.get(id) != after.keys.get(id))
+            });
+            keyset(old) != keyset(new) || keys_changed
+        });
+        if rotated {
+            tracing::info!("timestamp or snapshot keys rotated: cached copies deleted");
+            self.store.remove("timestamp").await?;
+            self.store.remove("snapshot").await?;
+        }
+        Ok(())
+    }
+
     /// TUF 5.4: cached timestamp as the rollback reference, then the repository's.
     async fn update_timestamp(&mut self) -> Result<(), Error> {
-        let now = self.clock.now();
-        if let Some(bytes) = self
-            .store
-            .load("timestamp", self.config.timestamp_max_len)
-            .await?
-        {
+        let now = self.now;
+        let max_len = self.config.timestamp_max_len;
+        if let Some(bytes) = cached(self.store.load("timestamp", max_len).await)? {
             // Errors only mean the cache is not used; an expired final root (TUF 5.3.10)
             // fails the repository's timestamp below with the same error.
             if let Err(e) = self.trusted.update_timestamp(&bytes, now) {
@@ -307,8 +350,8 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
 
     /// TUF 5.5: the cached snapshot if it is the one the timestamp names, else fetch it.
     async fn update_snapshot(&mut self) -> Result<(), Error> {
-        let now = self.clock.now();
-        if let Some(bytes) = self.store.load("snapshot", self.snapshot_limit()).await? {
+        let now = self.now;
+        if let Some(bytes) = cached(self.store.load("snapshot", self.snapshot_limit()).await)? {
             match self.trusted.update_snapshot(&bytes, now, Origin::Cache) {
                 Ok(()) => return Ok(()),
                 Err(e) => tracing::debug!(error = %e, "cached snapshot not used"),
@@ -343,15 +386,20 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     }
 
     async fn update_top_level_targets(&mut self) -> Result<(), Error> {
-        self.load_targets("targets", "root").await
+        let now = self.now;
+        self.load_targets("targets", "root", now).await
     }
 
     /// TUF 5.6/5.7: the cached copy of a targets role if it is the one the snapshot names,
     /// else fetch it.
-    async fn load_targets(&mut self, role: &str, delegator: &str) -> Result<(), Error> {
-        let now = self.clock.now();
+    async fn load_targets(
+        &mut self,
+        role: &str,
+        delegator: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), Error> {
         let max_len = self.targets_limit(role);
-        if let Some(bytes) = self.store.load(role, max_len).await? {
+        if let Some(bytes) = cached(self.store.load(role, max_len).await)? {
             match self
                 .trusted
                 .update_delegated_targets(&bytes, role, delegator, now)
@@ -408,7 +456,10 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         loop {
             match search.step(&mut self.trusted)? {
                 SearchStep::Load { role, delegator } => {
-                    self.load_targets(&role, &delegator).await?;
+                    // Delegated roles loaded later than the refresh are checked at the time
+                    // they are loaded.
+                    let now = self.clock.now();
+                    self.load_targets(&role, &delegator, now).await?;
                 }
                 SearchStep::Found(info) => return Ok(Some(info)),
                 SearchStep::NotFound => return Ok(None),
@@ -453,11 +504,36 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     }
 }
 
+/// A cached file over its limit is unusable, not an error: it is verified input like any
+/// other and will be replaced by the next verified copy.
+fn cached(
+    loaded: Result<Option<Vec<u8>>, crate::store::StoreError>,
+) -> Result<Option<Vec<u8>>, Error> {
+    match loaded {
+        Err(crate::store::StoreError::TooLarge { name, max_len }) => {
+            tracing::warn!(name, max_len, "cached metadata over its limit; ignored");
+            Ok(None)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Check target bytes against trusted length and hashes.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`], [`Error::HashMismatch`], [`Error::UnsupportedHash`].
+/// [`Error::LengthMismatch`], [`Error::HashMismatch`], [`Error::UnsupportedHash`];
+/// [`Error::Invalid`] for a `TargetInfo` without hashes (never from metadata).
+///
+/// # Security
+/// Every trusted hash is checked; an algorithm this crate does not implement refuses the
+/// target rather than skipping the hash.
 pub fn verify_target(info: &TargetInfo, bytes: &[u8]) -> Result<(), Error> {
+    if info.hashes.is_empty() {
+        return Err(crate::metadata::invalid(
+            "targets",
+            format!("target {:?} has no hashes to check", info.path),
+        ));
+    }
     verify_length_and_hashes(
         &format!("target {:?}", info.path),
         bytes,

@@ -1,156 +1,18 @@
 //! The updater against in-memory test doubles: a source serving a map of files in the
 //! standard layout (recording every request) and a map store.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
 use time::Duration;
 
 use super::*;
 use crate::clock::FixedClock;
 use crate::crypto::Signer as _;
 use crate::metadata::MetaFile;
-use crate::source::{Fetched, MetadataRequest, SourceError};
-use crate::store::StoreError;
+use crate::source::{Fetched, SourceError};
+use crate::store::{StoreError, TrustedStore};
+use crate::testutil::{MapSource, MapStore};
 use crate::trusted::tests::fixture::{Fixture, NOW};
 
-/// Serves `files[name][attempt]`; names as in the standard layout.
-#[derive(Default)]
-struct MapSource {
-    files: Mutex<BTreeMap<String, Vec<Fetched>>>,
-    targets: Mutex<BTreeMap<String, Vec<u8>>>,
-    log: Mutex<Vec<(String, Option<u64>)>>,
-}
-
-impl MapSource {
-    fn put(&self, name: &str, bytes: Vec<u8>) {
-        self.files.lock().unwrap().insert(
-            name.to_owned(),
-            vec![Fetched {
-                bytes,
-                claimed_version: None,
-            }],
-        );
-    }
-    fn candidates(&self, name: &str, candidates: Vec<Fetched>) {
-        self.files
-            .lock()
-            .unwrap()
-            .insert(name.to_owned(), candidates);
-    }
-    fn take_log(&self) -> Vec<(String, Option<u64>)> {
-        std::mem::take(&mut *self.log.lock().unwrap())
-    }
-    /// Publish the fixture as a repository with consistent snapshots.
-    fn publish(&self, f: &Fixture) {
-        self.put("timestamp.json", f.timestamp_bytes());
-        self.put(
-            &format!("{}.snapshot.json", f.snapshot.version),
-            f.snapshot_bytes(),
-        );
-        for (role, t) in &f.targets {
-            self.put(&format!("{}.{role}.json", t.version), f.targets_bytes(role));
-        }
-    }
-    fn publish_root(&self, f: &Fixture) {
-        self.put(&format!("{}.root.json", f.root.version), f.root_bytes());
-    }
-}
-
-impl RepoSource for MapSource {
-    async fn fetch_metadata(
-        &self,
-        req: &MetadataRequest<'_>,
-    ) -> Result<Option<Fetched>, SourceError> {
-        if req.attempt == 0 {
-            self.log
-                .lock()
-                .unwrap()
-                .push((req.role.to_owned(), req.version));
-        }
-        let name = match req.version {
-            Some(v) => format!("{v}.{}.json", req.role),
-            None => format!("{}.json", req.role),
-        };
-        let files = self.files.lock().unwrap();
-        let Some(found) = files.get(&name).and_then(|c| c.get(req.attempt as usize)) else {
-            return Ok(None);
-        };
-        if found.bytes.len() as u64 > req.max_len {
-            return Err(SourceError::TooLarge {
-                what: name,
-                max_len: req.max_len,
-            });
-        }
-        Ok(Some(found.clone()))
-    }
-
-    async fn fetch_target(&self, req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {
-        Ok(self.targets.lock().unwrap().get(req.path).cloned())
-    }
-}
-
-#[derive(Default)]
-struct MapStore {
-    files: Mutex<BTreeMap<String, Vec<u8>>>,
-    roots: Mutex<BTreeMap<u64, Vec<u8>>>,
-}
-
-impl TrustedStore for MapStore {
-    async fn load(&self, role: &str, _max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.files.lock().unwrap().get(role).cloned())
-    }
-    async fn store(&self, role: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.files
-            .lock()
-            .unwrap()
-            .insert(role.to_owned(), bytes.to_vec());
-        Ok(())
-    }
-    async fn remove(&self, role: &str) -> Result<(), StoreError> {
-        self.files.lock().unwrap().remove(role);
-        Ok(())
-    }
-    async fn load_root(&self, version: u64, _max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.roots.lock().unwrap().get(&version).cloned())
-    }
-    async fn store_root(&self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.roots.lock().unwrap().insert(version, bytes.to_vec());
-        Ok(())
-    }
-}
-
 type TestUpdater<'a> = Updater<&'a MapSource, &'a MapStore, FixedClock>;
-
-impl RepoSource for &MapSource {
-    async fn fetch_metadata(
-        &self,
-        req: &MetadataRequest<'_>,
-    ) -> Result<Option<Fetched>, SourceError> {
-        (**self).fetch_metadata(req).await
-    }
-    async fn fetch_target(&self, req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {
-        (**self).fetch_target(req).await
-    }
-}
-
-impl TrustedStore for &MapStore {
-    async fn load(&self, role: &str, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).load(role, max_len).await
-    }
-    async fn store(&self, role: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        (**self).store(role, bytes).await
-    }
-    async fn remove(&self, role: &str) -> Result<(), StoreError> {
-        (**self).remove(role).await
-    }
-    async fn load_root(&self, version: u64, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).load_root(version, max_len).await
-    }
-    async fn store_root(&self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        (**self).store_root(version, bytes).await
-    }
-}
 
 async fn updater<'a>(anchor: &[u8], source: &'a MapSource, store: &'a MapStore) -> TestUpdater<'a> {
     Updater::new(
@@ -505,4 +367,93 @@ async fn updater_futures_are_send() {
     let mut u = assert_send(updater(&anchor, &source, &store)).await;
     assert_send(u.refresh()).await.unwrap();
     assert_eq!(assert_send(u.target_info("x")).await.unwrap(), None);
+}
+
+/// A store whose every file is over the limit.
+struct OversizedStore;
+
+impl TrustedStore for OversizedStore {
+    async fn load(&self, role: &str, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(StoreError::TooLarge {
+            name: role.to_owned(),
+            max_len,
+        })
+    }
+    async fn store(&self, _: &str, _: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn remove(&self, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn oversized_cache_files_are_ignored_not_fatal() {
+    let f = Fixture::new();
+    let source = MapSource::default();
+    source.publish(&f);
+    let anchor = f.root_bytes();
+    let mut u = Updater::new(
+        &anchor,
+        &source,
+        OversizedStore,
+        UpdaterConfig::default(),
+        FixedClock(NOW),
+    )
+    .await
+    .unwrap();
+    u.refresh().await.unwrap();
+    assert_eq!(u.trusted().targets().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn rotated_timestamp_keys_delete_cached_timestamp_and_snapshot() {
+    let mut f = Fixture::new();
+    let (source, store) = (MapSource::default(), MapStore::default());
+    let anchor = f.root_bytes();
+    source.publish(&f);
+    updater(&anchor, &source, &store)
+        .await
+        .refresh()
+        .await
+        .unwrap();
+    // Root v2 rotates the timestamp key; the repository has no timestamp for it yet.
+    let new = f.new_key();
+    f.set_top_role_keys("timestamp", vec![new], 1);
+    f.root.version = 2;
+    source.publish_root(&f);
+    source.files.lock().unwrap().remove("timestamp.json");
+    let mut u = updater(&anchor, &source, &store).await;
+    assert!(matches!(u.refresh().await, Err(Error::NotFound { .. })));
+    let files = store.files.lock().unwrap();
+    assert!(!files.contains_key("timestamp") && !files.contains_key("snapshot"));
+    assert!(files.contains_key("targets"));
+}
+
+#[tokio::test]
+async fn a_root_update_that_keeps_online_keys_keeps_the_cache() {
+    let mut f = Fixture::new();
+    let (source, store) = (MapSource::default(), MapStore::default());
+    let anchor = f.root_bytes();
+    source.publish(&f);
+    updater(&anchor, &source, &store)
+        .await
+        .refresh()
+        .await
+        .unwrap();
+    let cached = store.files.lock().unwrap()["snapshot"].clone();
+    f.root.version = 2;
+    source.publish_root(&f);
+    source.take_log();
+    let mut u = updater(&anchor, &source, &store).await;
+    u.refresh().await.unwrap();
+    assert_eq!(store.files.lock().unwrap()["snapshot"], cached);
+    assert_eq!(
+        source.take_log(),
+        [
+            req("root", Some(2)),
+            req("root", Some(3)),
+            req("timestamp", None)
+        ]
+    );
 }

@@ -22,7 +22,7 @@ AW0aByC6pf2p7g4RwmRSGeE3vzGhRANCAAQL9OhJhR+p3rNSl+xuP0oZNiltX9Fa
 const EC_KEY: &str = r#"{"keytype": "ecdsa", "scheme": "ecdsa-sha2-nistp256", "keyval": {"public": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEC/ToSYUfqd6zUpfsbj9KGTYpbV/R\nWuKbJ/zJFdAfKl0A1f/Y8/B3tDXq3Mc3ZOCoWKpN5Zsl+8mQd7NofFdClw==\n-----END PUBLIC KEY-----\n"}}"#;
 const EC_KEYID: &str = "e2c8852f18d37e8e55807a85ce9724d7b54700c6b739bff0bc0df6076bf6176b";
 const EC_SIG: &str = "3045022100cb249151dd42094cb1ba04d33f337283a03507ff354c393412b8174d787f72ab0220193f48eaef3fac4e8f5972c53cf969d45325052d276b7294f1d0c93c1608ccc0";
-const RSA_PEM: &str = "-----BEGIN PRIVATE KEY-----
+pub(crate) const RSA_PEM: &str = "-----BEGIN PRIVATE KEY-----
 MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC75AX7tq1IKL2i
 YUu2C75StIaPG/0GK7V57WZnbj774rpussCM5U1DbNSJ0IQjJilejlNWJH9sveon
 yZxrcwGMe7QDam7Go2hNW8x/0uPNMTUJyN8+VGRA1uYUb5sMvNy5i1y2/q4yYyCU

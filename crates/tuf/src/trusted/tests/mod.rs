@@ -315,7 +315,7 @@ fn duplicate_signature_keyid() {
     let f = Fixture::new();
     let mut envelope = Envelope::parse("timestamp", &f.timestamp_bytes()).unwrap();
     envelope.signatures.push(envelope.signatures[0].clone());
-    let bytes = envelope.to_canonical_bytes().unwrap();
+    let bytes = envelope.to_bytes().unwrap();
     let mut set = TrustedSet::new(&f.root_bytes()).unwrap();
     assert!(matches!(
         set.update_timestamp(&bytes, NOW),
@@ -347,7 +347,7 @@ fn one_key_under_two_keyids_counts_once() {
     }
     let mut set = TrustedSet::new(&f.root_bytes()).unwrap();
     assert!(matches!(
-        set.update_timestamp(&envelope.to_canonical_bytes().unwrap(), NOW),
+        set.update_timestamp(&envelope.to_bytes().unwrap(), NOW),
         Err(Error::Threshold {
             valid: 1,
             threshold: 2,
@@ -374,7 +374,7 @@ fn empty_and_garbage_signatures_are_ignored() {
         });
     }
     let mut set = TrustedSet::new(&f.root_bytes()).unwrap();
-    set.update_timestamp(&envelope.to_canonical_bytes().unwrap(), NOW)
+    set.update_timestamp(&envelope.to_bytes().unwrap(), NOW)
         .unwrap();
 }
 
@@ -469,7 +469,7 @@ fn unknown_fields_are_signed_over() {
     let mut envelope = Envelope::parse("timestamp", &bytes).unwrap();
     envelope.signed["x-unknown"]["b"] = serde_json::json!(2);
     assert!(matches!(
-        set.update_timestamp(&envelope.to_canonical_bytes().unwrap(), NOW),
+        set.update_timestamp(&envelope.to_bytes().unwrap(), NOW),
         Err(Error::Threshold { valid: 0, .. })
     ));
     // Non-canonical whitespace and key order in the file do not matter: the signature is over
@@ -501,4 +501,61 @@ fn cached_snapshot_that_is_not_current_is_a_rollback_reference_only() {
         .unwrap();
     set.update_targets(&f.targets_bytes("targets"), NOW)
         .unwrap();
+}
+
+mod hostile_bytes {
+    //! Mutated metadata never panics the trusted set: it is accepted or refused.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn mutated_metadata_is_refused_or_accepted_never_a_panic(
+            which in 0usize..4,
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let f = Fixture::new();
+            let files = [
+                f.root_bytes(),
+                f.timestamp_bytes(),
+                f.snapshot_bytes(),
+                f.targets_bytes("targets"),
+            ];
+            let mut bytes = files[which].clone();
+            for (at, value) in &flips {
+                let i = at.index(bytes.len());
+                bytes[i] = *value;
+            }
+            if truncate {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            let mut set = TrustedSet::new(&files[0]).unwrap();
+            let result = match which {
+                0 => set.update_root(&bytes).map(|_| ()),
+                1 => set.update_timestamp(&bytes, NOW).map(|_| ()),
+                2 => {
+                    set.update_timestamp(&files[1], NOW).unwrap();
+                    set.update_snapshot(&bytes, NOW, Origin::Remote)
+                }
+                _ => {
+                    set.update_timestamp(&files[1], NOW).unwrap();
+                    set.update_snapshot(&files[2], NOW, Origin::Remote).unwrap();
+                    set.update_targets(&bytes, NOW)
+                }
+            };
+            // A changed file either still carries a valid signature over the same signed
+            // value (a flip in insignificant bytes) or is refused.
+            if result.is_ok() && bytes != files[which] {
+                let a = Envelope::parse("x", &bytes).unwrap().signed;
+                let b = Envelope::parse("x", &files[which]).unwrap().signed;
+                prop_assert!(a == b);
+            }
+        }
+    }
 }
