@@ -451,10 +451,18 @@ impl<A: ArtifactStore> Publisher<A> {
         let mut kept_bytes = Vec::new();
         for listed in self.versions(role).await? {
             let protected = protect.covers(&listed);
-            // Unreadable now: leave it alone (never delete on a transient failure).
-            let Ok(Some(bytes)) = self.read(&listed).await else {
-                report.kept.push(listed.descriptor.digest.clone());
-                continue;
+            let bytes = match self.read(&listed).await {
+                Ok(Some(bytes)) => bytes,
+                // Not a role version at all (junk under our anchor): delete it.
+                Err(Error::MalformedManifest { .. }) if !protected => {
+                    self.keep_or_delete(&listed, false, report).await?;
+                    continue;
+                }
+                // Unreadable now: leave it alone (never delete on a transient failure).
+                _ => {
+                    report.kept.push(listed.descriptor.digest.clone());
+                    continue;
+                }
             };
             let genuine = signed_fields(role, &bytes)
                 .is_ok_and(|f| f.version == listed.version && f.tuf_type == class.tuf_type());

@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ocituf_tuf::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
+use ocituf_tuf::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest, TrustedStore};
 
 use crate::mapping::{
     check_role_name, parse_role_manifest, Anchor, Hints, RoleClass, RootOfTrustName,
@@ -104,6 +104,16 @@ impl<A: ArtifactStore> OciRepoSource<A> {
     pub fn remember_blob(&self, bytes: Vec<u8>) {
         let digest = Digest::of(&bytes);
         self.lock().insert_blob(digest, Arc::new(bytes));
+    }
+
+    /// Offer the timestamp cached in `cache` (the updater's `TrustedStore`) with
+    /// [`Self::remember_blob`], so that a new process with a warm cache refreshes with one
+    /// request. Call it before the first refresh; errors and absence are ignored (the
+    /// timestamp is then downloaded, which is only slower).
+    pub async fn remember_cached_timestamp<T: TrustedStore>(&self, cache: &T) {
+        if let Ok(Some(bytes)) = cache.load("timestamp", CACHE_BLOB_MAX as u64).await {
+            self.remember_blob(bytes);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

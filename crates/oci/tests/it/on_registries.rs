@@ -48,6 +48,8 @@ on_registries!(
     junk_with_huge_version,
     deleted_artifact_is_absent,
     newest_and_prune,
+    concurrent_publishers,
+    endless_data,
 );
 
 /// The request budget in HTTP requests (docs/oci-mapping.md 6.1), as the registry client
@@ -153,6 +155,102 @@ async fn garbage_collection_keeps_what_the_timestamp_reaches() -> anyhow::Result
                 listed.version
             );
         }
+    }
+    Ok(())
+}
+
+/// The round trips of `round_trip.rs` on both registries: metadata in `acme/tuf`, images
+/// in `acme/app`; tampering writes the registry's own blob file.
+mod round_trips {
+    use ocituf_oci::{Digest, RegistryOptions, RegistryRepo};
+    use ocituf_testkit::{Distribution, ReferrersRegistry};
+
+    use crate::round_trip;
+
+    fn repo(addr: &str, name: &str) -> anyhow::Result<RegistryRepo> {
+        let opts = RegistryOptions {
+            credentials: ocituf_oci::registry::Credentials::Anonymous,
+            ..RegistryOptions::default()
+        };
+        Ok(RegistryRepo::open(&format!("{addr}/{name}"), opts)?)
+    }
+
+    macro_rules! round_trips {
+        ($($name:ident),* $(,)?) => {
+            mod distribution {
+                use super::*;
+                $(
+                    #[tokio::test]
+                    async fn $name() -> anyhow::Result<()> {
+                        let reg = Distribution::start();
+                        let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                        round_trip::$name(meta, images).await
+                    }
+                )*
+
+                #[tokio::test]
+                async fn blob_swapped() -> anyhow::Result<()> {
+                    let reg = Distribution::start();
+                    let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                    round_trip::blob_swapped(meta, images, |d: &Digest, bytes: &[u8]| {
+                        std::fs::write(reg.blob_path(d.as_str()), bytes)
+                    })
+                    .await
+                }
+            }
+            mod native_referrers {
+                use super::*;
+                $(
+                    #[tokio::test]
+                    async fn $name() -> anyhow::Result<()> {
+                        let reg = ReferrersRegistry::start();
+                        let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                        round_trip::$name(meta, images).await
+                    }
+                )*
+
+                #[tokio::test]
+                async fn blob_swapped() -> anyhow::Result<()> {
+                    let reg = ReferrersRegistry::start();
+                    let (meta, images) = (repo(reg.addr(), "acme/tuf")?, repo(reg.addr(), "acme/app")?);
+                    round_trip::blob_swapped(meta, images, |d: &Digest, bytes: &[u8]| {
+                        std::fs::write(reg.blob_path(d.as_str()), bytes)
+                    })
+                    .await
+                }
+            }
+        };
+    }
+
+    round_trips!(
+        sign_and_verify,
+        tag_moved,
+        artifact_deleted,
+        old_timestamp_repushed,
+        junk_timestamp_with_huge_version,
+        junk_root_is_refused,
+        multi_arch,
+        freeze,
+    );
+}
+
+/// Issue 3: twenty concurrent writers pushing versions of one role on the fallback
+/// registry lose nothing, and everything stays safe from garbage collection.
+#[tokio::test]
+async fn twenty_concurrent_publishers_survive_garbage_collection() -> anyhow::Result<()> {
+    use ocituf_oci::Publisher;
+    let reg = Distribution::start();
+    suite::concurrent_publishers(open(reg.addr())?).await?;
+    reg.garbage_collect()?;
+    let p = Publisher::new(open(reg.addr())?, suite::acme());
+    let listed = p.versions("team").await?;
+    assert_eq!(listed.len(), 21);
+    for l in &listed {
+        assert!(
+            p.read(l).await?.is_some(),
+            "team {} collected by GC",
+            l.version
+        );
     }
     Ok(())
 }

@@ -432,6 +432,22 @@ pub async fn newest_and_prune<A: ArtifactStore>(store: A) -> anyhow::Result<()> 
     let pending = p
         .push("targets", &metadata("targets", 7, &[]), None)
         .await?;
+    // Junk under the top anchor that is not a role version at all (two layers).
+    let junk = {
+        let top = Anchor::top(&acme());
+        let e = serde_json::json!({"mediaType": "application/vnd.oci.empty.v1+json",
+                                   "digest": ocituf_oci::mapping::EMPTY_DIGEST, "size": 2});
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
+            "artifactType": RoleClass::Timestamp.artifact_type(),
+            "config": e, "layers": [e, e],
+            "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "digest": top.digest().as_str(),
+                        "size": top.bytes().len()},
+            "annotations": {"io.ocituf.version": "99"}}))?;
+        p.store()
+            .put_manifest(MANIFEST_MEDIA_TYPE, &m, Some("junk"))
+            .await?
+    };
 
     let report = p
         .prune(&Retention {
@@ -455,7 +471,8 @@ pub async fn newest_and_prune<A: ArtifactStore>(store: A) -> anyhow::Result<()> 
     assert_eq!(versions("timestamp").await?, [6, 5]);
     assert_eq!(versions("snapshot").await?, [6, 5]);
     assert_eq!(versions("targets").await?, [7, 6, 5]);
-    assert_eq!(report.deleted.len(), 4 * 3);
+    assert_eq!(report.deleted.len(), 4 * 3 + 1);
+    assert!(report.deleted.contains(&junk));
     assert!(report.kept.contains(&pending.manifest_digest));
     // What the current timestamp reaches is still fetchable, and tagged.
     let source = OciRepoSource::new(p.store(), acme());
@@ -478,5 +495,92 @@ pub async fn newest_and_prune<A: ArtifactStore>(store: A) -> anyhow::Result<()> 
             .await?
             .is_some());
     }
+    Ok(())
+}
+
+/// Twenty publishers push versions of one role at the same time: every pushed artifact is
+/// listed afterwards and readable (on distribution, the fallback index is read-modify-write
+/// without conditional writes; the store must not lose entries).
+pub async fn concurrent_publishers<A: ArtifactStore + 'static>(store: A) -> anyhow::Result<()> {
+    let store = std::sync::Arc::new(store);
+    // The anchor first, as a real publisher has (the first push of a role creates it).
+    Publisher::new(std::sync::Arc::clone(&store), acme())
+        .push("team", &metadata("targets", 1, &[]), None)
+        .await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for v in 2..=21 {
+        let p = Publisher::new(std::sync::Arc::clone(&store), acme());
+        tasks.spawn(async move { p.push("team", &metadata("targets", v, &[]), None).await });
+    }
+    let mut pushed = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        pushed.push(r??);
+    }
+    let p = Publisher::new(std::sync::Arc::clone(&store), acme());
+    let listed = p.versions("team").await?;
+    let versions: Vec<u64> = listed.iter().map(|l| l.version).collect();
+    assert_eq!(versions, (1..=21).rev().collect::<Vec<_>>());
+    for l in &listed {
+        assert!(p.read(l).await?.is_some(), "team {} unreadable", l.version);
+    }
+    for d in pushed {
+        let tag = ocituf_oci::mapping::metadata_tag(&d.manifest_digest);
+        assert!(store.head_manifest(ManifestRef::Tag(&tag)).await?.is_some());
+    }
+    Ok(())
+}
+
+/// TUF-shaped metadata padded to more than `len` bytes (still valid JSON).
+fn padded(tuf_type: &str, len: usize) -> Vec<u8> {
+    let mut big = metadata(tuf_type, 1, &[]);
+    big.truncate(big.len() - 1);
+    big.extend_from_slice(b",\"pad\":\"");
+    big.extend(std::iter::repeat_n(b'x', len));
+    big.extend_from_slice(b"\"}");
+    big
+}
+
+/// endless_data: metadata longer than the updater's limit is refused with `TooLarge`, never
+/// truncated and accepted, whether it is found through a listing or by hash.
+pub async fn endless_data<A: ArtifactStore>(store: A) -> anyhow::Result<()> {
+    let p = Publisher::new(store, acme());
+    let big = padded("timestamp", 64 * 1024);
+    serde_json::from_slice::<serde_json::Value>(&big)?;
+    p.push("timestamp", &big, None).await?;
+    let snapshot = p
+        .push("snapshot", &padded("snapshot", 64 * 1024), None)
+        .await?;
+    let source = OciRepoSource::new(p.store(), acme());
+    source.start_refresh();
+    let limited = |role, hashes| MetadataRequest {
+        role,
+        version: None,
+        hashes,
+        max_len: 16 * 1024,
+        attempt: 0,
+    };
+    let err = source
+        .fetch_metadata(&limited("timestamp", None))
+        .await
+        .expect_err("an oversized timestamp must be refused");
+    assert!(
+        matches!(
+            err,
+            ocituf_tuf::SourceError::TooLarge { max_len: 16384, .. }
+        ),
+        "{err:?}"
+    );
+    let h = sha256(&snapshot.metadata_digest);
+    let err = source
+        .fetch_metadata(&limited("snapshot", Some(&h)))
+        .await
+        .expect_err("an oversized snapshot must be refused");
+    assert!(
+        matches!(
+            err,
+            ocituf_tuf::SourceError::TooLarge { max_len: 16384, .. }
+        ),
+        "{err:?}"
+    );
     Ok(())
 }
