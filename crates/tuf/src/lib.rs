@@ -44,6 +44,8 @@ pub use error::Error;
 pub use repo::Repository;
 pub use source::{Fetched, MetadataRequest, RepoSource, SourceError, TargetRequest};
 pub use store::{StoreError, TrustedStore};
+pub use trusted::{TargetInfo, TrustedSet};
+pub use updater::{Updater, UpdaterConfig};
 
 pub mod fs_store;
 pub mod memory_store;
@@ -53,5 +55,3 @@ pub use memory_store::MemoryStore;
 pub mod http;
 #[cfg(feature = "http")]
 pub use http::{HttpConfig, HttpSource, HttpSourceError};
-pub use trusted::{TargetInfo, TrustedSet};
-pub use updater::{Updater, UpdaterConfig};
