@@ -28,6 +28,22 @@ TOOLS=${OCITUF_TEST_TOOLS:-/opt/ocituf-test}
 
 log() { echo "install-test-deps: $*" >&2; }
 
+# The URI of the system's main Debian archive (not -security), from deb822 or one-line sources.
+debian_mirror() {
+    local uri
+    uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+    if [ -z "$uri" ]; then
+        uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/ && $i !~ /security/) { print $i; exit } }' \
+            /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
+    fi
+    if [ -z "$uri" ]; then
+        log "cannot find the Debian archive in /etc/apt/sources.list{,.d}: add one, then run this again"
+        exit 1
+    fi
+    echo "$uri"
+}
+
 mkdir -p "$TOOLS"
 # Serialise concurrent runs (several worktrees or CI jobs on one machine).
 exec 9>"$TOOLS/.lock"
@@ -73,7 +89,9 @@ if [ ! -x "$ORAS" ] || [ ! -d "$GGCR/pkg/registry" ] || [ "$(cat "$STAMP" 2>/dev
     rm -rf "$APTDIR" "$TOOLS/root.new"
     mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/debs" "$TOOLS/root.new"
     # bookworm's debian-archive-keyring (2023.3+deb12u1 and later) holds the trixie keys.
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+    # The same Debian mirror the system already uses for bookworm, asked for trixie instead.
+    MIRROR=$(debian_mirror)
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main" \
         >"$APTDIR/sources.list"
     APT_ISOLATED=(
         -o "Dir::Etc::sourcelist=$APTDIR/sources.list"
@@ -101,9 +119,12 @@ if [ ! -x "$ORAS" ] || [ ! -d "$GGCR/pkg/registry" ] || [ "$(cat "$STAMP" 2>/dev
     echo "${TRIXIE_PKGS[*]}" >"$STAMP"
     rm -rf "$APTDIR/cache" "$APTDIR/lists"
 fi
-if ! "$ORAS" version | grep -q '^Version: *1\.2\.'; then
-    log "warning: expected ORAS 1.2.x, found: $("$ORAS" version | head -1)"
-fi
+# (Captured first: `grep -q` closing the pipe early would fail the pipeline under pipefail.)
+ORAS_VERSION=$("$ORAS" version | awk '/^Version:/ {print $2}')
+case "$ORAS_VERSION" in
+    1.2.*) ;;
+    *) log "warning: expected ORAS 1.2.x, found: $ORAS_VERSION" ;;
+esac
 if ! grep -q 'func WithReferrersSupport' "$GGCR/pkg/registry/registry.go"; then
     log "go-containerregistry at $GGCR has no WithReferrersSupport"
     exit 1
@@ -127,5 +148,5 @@ if [ ! -x "$RR" ]; then
 fi
 ln -sfn "$RR" "$TOOLS/bin/referrers-registry"
 
-log "ok: docker-registry $(docker-registry --version | awk '{print $3}'), skopeo $(skopeo --version | awk '{print $3}'), oras $("$ORAS" version | awk '/^Version/{print $2}'), referrers-registry $RR"
+log "ok: docker-registry $(docker-registry --version | awk '{print $3}'), skopeo $(skopeo --version | awk '{print $3}'), oras $ORAS_VERSION, referrers-registry $RR"
 log "ok: tools in $TOOLS (REPO=$REPO)"

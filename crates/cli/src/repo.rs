@@ -91,21 +91,11 @@ pub fn sign_envelope(
     Ok((env, bytes))
 }
 
-/// The bytes of a metadata file: JSON with standard string escapes. Not the canonical form:
-/// OLPC canonical JSON leaves control characters raw, so an ECDSA or RSA public key (a PEM
-/// with newlines) would make a file that no strict JSON parser accepts. Signatures are over
-/// the canonical form of `signed`, which any reader recomputes from these bytes.
+/// The bytes of a metadata file, as `ocituf-tuf` writes them (valid JSON; signatures are
+/// over the canonical form of `signed`, which any reader recomputes).
 pub fn file_bytes(env: &Envelope) -> anyhow::Result<Vec<u8>> {
-    let mut map = serde_json::Map::new();
-    for (k, v) in &env.extra {
-        map.insert(k.clone(), v.clone());
-    }
-    map.insert("signed".to_owned(), env.signed.clone());
-    map.insert(
-        "signatures".to_owned(),
-        serde_json::to_value(&env.signatures)?,
-    );
-    Ok(serde_json::to_vec(&serde_json::Value::Object(map))?)
+    env.to_bytes()
+        .config(|| "could not serialise metadata".to_owned())
 }
 
 /// How many distinct keys of `keyids` made a valid signature over the envelope.

@@ -334,7 +334,6 @@ impl Inner {
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
         // The lock is released when `lock` is dropped, also on every error path.
-        #[allow(clippy::incompatible_msrv)] // File::lock is stable since Rust 1.89
         lock.lock().map_err(io_err("lock", &lock_path))?;
         let mut index = self.read_index()?;
         let (changed, out) = f(&mut index)?;

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::process::{self, Running};
+use crate::token::TokenServer;
 use crate::Error;
 
 /// How a [`Distribution`] is started.
@@ -17,9 +18,8 @@ pub struct DistributionOptions {
     /// Extra environment variables; `REGISTRY_*` variables override the configuration file
     /// (e.g. `REGISTRY_AUTH_HTPASSWD_REALM` and `REGISTRY_AUTH_HTPASSWD_PATH` for basic auth).
     pub env: Vec<(String, String)>,
-    /// Require HTTP basic auth with this user and password (an htpasswd file made with
-    /// `htpasswd -B`).
-    pub basic_auth: Option<(String, String)>,
+    /// Who may use the registry.
+    pub auth: Auth,
     /// Serve HTTPS with a certificate for `127.0.0.1` signed by a CA made for this registry
     /// (see [`Distribution::ca_cert_path`]).
     pub tls: bool,
@@ -30,10 +30,26 @@ impl Default for DistributionOptions {
         Self {
             time_limit: crate::DEFAULT_TIME_LIMIT,
             env: Vec::new(),
-            basic_auth: None,
+            auth: Auth::None,
             tls: false,
         }
     }
+}
+
+/// Who may use a [`Distribution`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// Anyone.
+    #[default]
+    None,
+    /// HTTP basic auth with this user and password (an htpasswd file made with
+    /// `htpasswd -B`).
+    Basic { user: String, password: String },
+    /// Bearer tokens (distribution's `auth.token`) from a token server of this crate, which
+    /// gives them to this user and password (HTTP basic to the realm); see
+    /// [`Distribution::token_realm`].
+    Token { user: String, password: String },
 }
 
 /// A running `docker-registry serve` on `127.0.0.1`, storing in a temporary directory, with
@@ -43,6 +59,7 @@ pub struct Distribution {
     dir: tempfile::TempDir,
     addr: String,
     options: DistributionOptions,
+    token_server: Option<TokenServer>,
     running: Mutex<Option<Running>>,
 }
 
@@ -89,10 +106,21 @@ impl Distribution {
                 path: std::env::temp_dir(),
                 source,
             })?;
-        if let Some((user, password)) = &options.basic_auth {
-            let htpasswd = crate::on_path("htpasswd")?;
-            let line = crate::run(Command::new(htpasswd).args(["-Bbn", user, password]))?;
-            write(&dir.path().join("htpasswd"), line.trim_end().as_bytes())?;
+        let mut token_server = None;
+        match &options.auth {
+            Auth::None => {}
+            Auth::Basic { user, password } => {
+                let htpasswd = crate::on_path("htpasswd")?;
+                let line = crate::run(Command::new(htpasswd).args(["-Bbn", user, password]))?;
+                write(&dir.path().join("htpasswd"), line.trim_end().as_bytes())?;
+            }
+            Auth::Token { user, password } => {
+                token_server = Some(TokenServer::start(
+                    &dir.path().join("token"),
+                    user,
+                    password,
+                )?);
+            }
         }
         if options.tls {
             make_certificates(&dir.path().join("tls"))?;
@@ -101,6 +129,7 @@ impl Distribution {
             dir,
             addr: String::new(),
             options,
+            token_server,
             running: Mutex::new(None),
         };
         let (running, addr) = this.spawn("127.0.0.1:0")?;
@@ -118,6 +147,11 @@ impl Distribution {
     pub fn url(&self) -> String {
         let scheme = if self.options.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// The token realm (`http://127.0.0.1:PORT/token`) with [`Auth::Token`].
+    pub fn token_realm(&self) -> Option<String> {
+        self.token_server.as_ref().map(TokenServer::realm)
     }
 
     /// The PEM certificate of the CA that signed the registry's certificate, with
@@ -219,9 +253,13 @@ impl Distribution {
     /// The environment of the registry: auth and TLS settings, then the caller's.
     fn env(&self) -> Vec<(String, String)> {
         let dir = self.dir.path();
-        let mut env = Vec::new();
+        let mut env = self
+            .token_server
+            .as_ref()
+            .map(TokenServer::registry_env)
+            .unwrap_or_default();
         let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
-        if self.options.basic_auth.is_some() {
+        if matches!(self.options.auth, Auth::Basic { .. }) {
             set("REGISTRY_AUTH", "htpasswd".to_owned());
             set("REGISTRY_AUTH_HTPASSWD_REALM", "ocituf-testkit".to_owned());
             set(

@@ -5,6 +5,8 @@
 //! - [`ReferrersRegistry`]: our `tools/referrers-registry` (go-containerregistry's
 //!   `pkg/registry` with the native referrers API, wrapped to follow the OCI distribution
 //!   spec 1.1).
+//!   Optionally with basic auth, bearer tokens (from a token server of ours on a thread of
+//!   the test process, `token.rs`) or TLS with a CA made for it.
 //! - [`oras()`], [`skopeo()`]: paths of independent OCI clients; [`run()`] runs one with a
 //!   time limit.
 //!
@@ -23,12 +25,13 @@
 mod distribution;
 mod process;
 mod referrers;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use distribution::{Distribution, DistributionOptions};
+pub use distribution::{Auth, Distribution, DistributionOptions};
 pub use referrers::{ReferrersOptions, ReferrersRegistry};
 
 /// The command that installs every binary this crate runs.

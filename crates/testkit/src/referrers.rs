@@ -112,6 +112,11 @@ impl ReferrersRegistry {
         &self.addr
     }
 
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// The PID of the registry process, `None` once stopped.
     pub fn pid(&self) -> Option<u32> {
         self.lock().as_ref().map(Running::pid)

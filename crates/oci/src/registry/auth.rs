@@ -50,7 +50,16 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// The username Docker uses for an OAuth2 refresh token ("identity token"): the password is
+/// then the token, exchanged at the realm by `grant_type=refresh_token`.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
 impl Credential {
+    /// Whether this is an OAuth2 identity token rather than a username and password.
+    pub fn is_identity_token(&self) -> bool {
+        self.username == IDENTITY_TOKEN_USER
+    }
+
     pub(crate) fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password.expose());
         format!(
@@ -173,6 +182,14 @@ pub(crate) async fn from_docker_config(
     for (key, entry) in auths {
         if !same_host(key, host) {
             continue;
+        }
+        if let Some(token) = entry.get("identitytoken").and_then(|v| v.as_str()) {
+            if !token.is_empty() {
+                return Ok(Some(Credential {
+                    username: IDENTITY_TOKEN_USER.to_owned(),
+                    password: Secret::new(token),
+                }));
+            }
         }
         if let Some(auth) = entry.get("auth").and_then(|v| v.as_str()) {
             if auth.is_empty() {

@@ -2,7 +2,6 @@
 //! retries, body limits and the request counter.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher as _, Hasher as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +11,8 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::auth::{self, Challenge, Credential, Credentials, Token};
 use super::error::RegistryError;
+use super::http::retry_after;
+use super::http::{random_duration, read_body, strip_query};
 use super::referrers::Capability;
 
 /// Which URL scheme to speak to a registry.
@@ -205,6 +206,11 @@ impl RegistryClient {
             .redirect(redirect)
             .user_agent(opts.user_agent.clone())
             .pool_max_idle_per_host(32);
+        // Proxies come from HTTP_PROXY/HTTPS_PROXY/NO_PROXY; a loopback registry is never
+        // reached through one.
+        if is_loopback(host) {
+            builder = builder.no_proxy();
+        }
         if let Some(path) = &opts.ca_file {
             let pem = std::fs::read(path).map_err(|source| RegistryError::CaFile {
                 path: path.clone(),
@@ -216,6 +222,9 @@ impl RegistryClient {
                     source,
                 }
             })?;
+            if certs.is_empty() {
+                return Err(RegistryError::CaFileEmpty { path: path.clone() });
+            }
             builder = builder.tls_certs_merge(certs);
         }
         let http = builder.build().map_err(|source| RegistryError::Client {
@@ -302,7 +311,8 @@ impl RegistryClient {
         };
         match challenge {
             Some(Challenge::Basic) => {
-                let cred = self.credential().await?;
+                // An identity token is only good at a token realm.
+                let cred = self.credential().await?.filter(|c| !c.is_identity_token());
                 if cred.is_some() && !self.may_send_secrets_to(&self.inner.base) {
                     return Err(RegistryError::InsecureCredentials {
                         host: self.inner.host.clone(),
@@ -345,20 +355,52 @@ impl RegistryClient {
             q.append_pair("scope", scope);
         }
         let cred = self.credential().await?;
-        let mut rb = self.inner.http.get(url.clone());
-        if let Some(c) = &cred {
-            if !self.may_send_secrets_to(&url) {
-                return Err(RegistryError::InsecureCredentials {
-                    host: self.inner.host.clone(),
-                    url: strip_query(&url),
-                });
-            }
-            rb = rb.header(reqwest::header::AUTHORIZATION, c.basic_header());
+        if cred.is_some() && !self.may_send_secrets_to(&url) {
+            return Err(RegistryError::InsecureCredentials {
+                host: self.inner.host.clone(),
+                url: strip_query(&url),
+            });
         }
+        let (method, rb) = match &cred {
+            // Distribution "OAuth2 token authentication": POST the refresh token as a form.
+            Some(c) if c.is_identity_token() => {
+                let mut form = Url::parse("form:").map_err(|_| RegistryError::Token {
+                    url: realm.to_owned(),
+                    reason: "cannot encode the token request".into(),
+                })?;
+                form.query_pairs_mut()
+                    .append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", c.password.expose())
+                    .append_pair("service", service.unwrap_or_default())
+                    .append_pair("scope", scope)
+                    .append_pair("client_id", "ocituf");
+                let body = form.query().unwrap_or_default().to_owned();
+                let mut post = url.clone();
+                post.set_query(None);
+                let rb = self
+                    .inner
+                    .http
+                    .post(post)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body);
+                ("POST", rb)
+            }
+            Some(c) => (
+                "GET",
+                self.inner
+                    .http
+                    .get(url.clone())
+                    .header(reqwest::header::AUTHORIZATION, c.basic_header()),
+            ),
+            None => ("GET", self.inner.http.get(url.clone())),
+        };
         self.count();
         let shown = strip_query(&url);
         let mut resp = rb.send().await.map_err(|source| RegistryError::Transport {
-            method: "GET".into(),
+            method: method.into(),
             url: shown.clone(),
             source,
         })?;
@@ -403,8 +445,12 @@ impl RegistryClient {
             } else if req.method == Method::PUT || req.method == Method::POST {
                 rb = rb.header(reqwest::header::CONTENT_LENGTH, "0");
             }
-            if let Some(a) = self.authorization(req.scope).await? {
-                rb = rb.header(reqwest::header::AUTHORIZATION, a);
+            // Credentials and tokens go to the registry's own origin only (an upload
+            // `Location` or a `Link` elsewhere gets none).
+            if req.url.origin() == self.inner.base.origin() {
+                if let Some(a) = self.authorization(req.scope).await? {
+                    rb = rb.header(reqwest::header::AUTHORIZATION, a);
+                }
             }
             self.count();
             let resp = match rb.send().await {
@@ -516,80 +562,6 @@ pub(crate) struct Req<'a> {
     pub(crate) body: Option<&'a [u8]>,
     /// Token scope, `repository:<name>:pull` or `repository:<name>:pull,push`.
     pub(crate) scope: &'a str,
-}
-
-/// A URL for messages: without query (upload state, tokens' service/scope) or userinfo.
-pub(crate) fn strip_query(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
-}
-
-/// `Retry-After`: delta-seconds or an HTTP date (RFC 9110 10.2.3).
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    let v = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when =
-        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
-    let delta = when - time::OffsetDateTime::now_utc();
-    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
-}
-
-/// A uniformly random duration in `[0, max]`; randomness from std's per-process random hash
-/// keys (jitter needs no cryptographic quality).
-pub(crate) fn random_duration(max: Duration) -> Duration {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_nanos(h.finish() % (nanos + 1))
-}
-
-/// Read a body, stopping as soon as it exceeds `limit` (Content-Length is only a hint).
-pub(crate) async fn read_body(
-    resp: &mut reqwest::Response,
-    limit: u64,
-    url: &str,
-) -> Result<Vec<u8>, RegistryError> {
-    let too_large = || RegistryError::BodyTooLarge {
-        url: url.to_owned(),
-        limit,
-    };
-    if resp.content_length().is_some_and(|l| l > limit) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|source| RegistryError::Transport {
-            method: "GET".into(),
-            url: url.to_owned(),
-            source,
-        })?
-    {
-        if (buf.len() + chunk.len()) as u64 > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
 }
 
 #[cfg(test)]

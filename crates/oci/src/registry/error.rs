@@ -41,6 +41,9 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
 
+    #[error("the CA certificate file {path:?} holds no PEM certificate")]
+    CaFileEmpty { path: PathBuf },
+
     #[error("cannot read the Docker config {path:?}")]
     DockerConfigIo {
         path: PathBuf,

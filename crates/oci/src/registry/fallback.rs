@@ -19,7 +19,11 @@
 //!    referrer tagged before it, and would have written again had anything been missing. A
 //!    referrer tagged after that PUT has a writer whose own PUT would come later — unless
 //!    another writer's read already included it, in which case that PUT came before the
-//!    last one and the last writer's check covered it.
+//!    last one and the last writer's check covered it. The argument assumes a read after a
+//!    write sees it (true of one distribution instance on a filesystem; a registry on
+//!    eventually consistent storage narrows it to "repaired by the next writer or
+//!    reconcile"). A writer that gives up (`FallbackContention`) leaves its referrer stored
+//!    and tagged, so the next writer or a reconcile lists it.
 //! 3. **Repair on demand.** [`super::FallbackReads::MergeUniqueTags`] merges the tags into
 //!    what `referrers()` returns; [`super::RegistryRepo::reconcile_referrers`] rewrites the
 //!    index. Needed only after a writer crashed between tagging and indexing, or after a
@@ -39,10 +43,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use reqwest::StatusCode;
 
-use super::client::{random_duration, read_body, strip_query};
 use super::error::RegistryError;
+use super::http::{random_duration, read_body, strip_query};
+use super::manifest::ManifestFacts;
 use super::referrers::{descriptor_from_json, descriptor_to_json, next_link, parse_index};
-use super::repo::{FallbackReads, ManifestFacts, RegistryRepo};
+use super::repo::{FallbackReads, RegistryRepo};
 use super::INDEX_MEDIA_TYPE;
 use crate::store::{Descriptor, Digest, ManifestRef};
 
@@ -131,7 +136,7 @@ async fn referrer_tags(
     }
     Err(RegistryError::ReferrersLimit {
         subject: subject.clone(),
-        what: "tag list pages",
+        what: "tags list pages",
         max: u64::from(opts.tags_max_pages),
     })
 }
@@ -148,6 +153,15 @@ async fn resolve_tags(
 ) -> Result<(), RegistryError> {
     let prefix_len = index_tag(subject).len() + 1;
     let limit = repo.client.inner.opts.index_max_len;
+    // One GET per unknown tag: bounded like a referrers list.
+    let max = repo.client.inner.opts.referrers_max_entries;
+    if tags.len() as u64 > max {
+        return Err(RegistryError::ReferrersLimit {
+            subject: subject.clone(),
+            what: "unique referrer tags",
+            max,
+        });
+    }
     for tag in tags {
         if seen.contains(tag) {
             continue;

@@ -13,6 +13,31 @@
 //! - Referrers: the native API when the registry has it, else the OCI tag-schema fallback
 //!   (`sha256-<hex>` index), written without losing concurrent entries (see `fallback`).
 //!
+//! ```no_run
+//! # async fn f() -> Result<(), ocituf_oci::Error> {
+//! use ocituf_oci::registry::{Credentials, Transport};
+//! use ocituf_oci::{ArtifactStore, ManifestRef, RegistryClient, RegistryOptions, RegistryRepo};
+//!
+//! // One repository, a client of its own; credentials from ~/.docker/config.json.
+//! let repo = RegistryRepo::open("registry.example.com/acme/tuf", RegistryOptions::default())?;
+//! let head = repo.head_manifest(ManifestRef::Tag("latest")).await?;
+//!
+//! // Several repositories of one host sharing connections, tokens and the request count.
+//! let client = RegistryClient::new(
+//!     "registry.example.com:5000",
+//!     RegistryOptions {
+//!         transport: Transport::Https,
+//!         ca_file: Some("/etc/ocituf/ca.pem".into()),
+//!         credentials: Credentials::DockerConfig,
+//!         ..RegistryOptions::default()
+//!     },
+//! )?;
+//! let tuf = client.repo("acme/tuf")?;
+//! let app = client.repo("acme/app")?;
+//! println!("{} requests so far", client.request_count());
+//! # Ok(()) }
+//! ```
+//!
 //! Why reqwest and not oci-client: every operation here needs something oci-client 0.18 does
 //! not expose: response headers (`OCI-Subject` on PUT, `Link`, `OCI-Filters-Applied`,
 //! `Docker-Content-Digest`), a byte limit enforced while streaming manifests and pages,
@@ -20,20 +45,24 @@
 //! requests, and credentials from Docker credential helpers.
 //!
 //! It does not: push multi-part or resumable blob uploads (TUF metadata is small), mount
-//! blobs across repositories, or use an OAuth2 identity token (`identitytoken` in the Docker
-//! config) — only basic credentials and the token endpoint's GET flow.
+//! blobs across repositories. Proxies: `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` from the
+//! environment, never for a loopback registry. Credentials: basic
+//! (username and password) and OAuth2 identity tokens (`identitytoken` in the Docker config,
+//! or a credential helper's `<token>` user), exchanged at the token realm.
 
 mod auth;
 mod client;
 mod error;
 mod fallback;
+mod http;
+mod manifest;
 mod referrers;
 mod repo;
 
-pub use auth::{Credential, Credentials, Secret};
+pub use auth::{Credential, Credentials, Secret, IDENTITY_TOKEN_USER};
 pub use client::{RegistryClient, RegistryOptions, Transport};
 pub use error::RegistryError;
-pub use fallback::{index_tag, referrer_tag};
+pub use fallback::{index_tag, referrer_tag, SUBJECT_ANNOTATION};
 pub use referrers::ReferrersCapability;
 pub use repo::{FallbackReads, RegistryRepo};
 

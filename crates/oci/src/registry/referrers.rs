@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode, Url};
 
-use super::client::{read_body, strip_query};
 use super::error::RegistryError;
+use super::http::{read_body, strip_query};
 use super::repo::{header, RegistryRepo};
 use super::INDEX_MEDIA_TYPE;
 use crate::store::{Descriptor, Digest, ReferrersSource};
@@ -58,7 +58,12 @@ pub(crate) async fn referrers(
     subject: &Digest,
     artifact_type: Option<&str>,
 ) -> Result<(Vec<Descriptor>, ReferrersSource), RegistryError> {
-    if repo.mode().read != Mode::Fallback {
+    let mode = repo.mode();
+    // Distribution spec: no `OCI-Subject` on a PUT with a subject means no referrers API,
+    // so what this client wrote is in the fallback index: read it there, without a probe.
+    let fallback =
+        mode.read == Mode::Fallback || (mode.read == Mode::Unknown && mode.write == Mode::Fallback);
+    if !fallback {
         if let Some(found) = native(repo, subject, artifact_type).await? {
             repo.learn(|c| c.read = Mode::Native);
             return Ok((found, ReferrersSource::Native));

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode, Url};
 
-use super::client::{read_body, strip_query, Req};
+use super::client::Req;
 use super::error::RegistryError;
+use super::http::{read_body, strip_query};
+use super::manifest::ManifestFacts;
 use super::referrers::Mode;
 use super::{RegistryClient, RegistryOptions, MANIFEST_ACCEPT};
 use crate::store::{ArtifactStore, Descriptor, Digest, Manifest, ManifestRef, ReferrersSource};
@@ -31,55 +33,6 @@ pub struct RegistryRepo {
     pub(crate) pull_scope: String,
     pub(crate) push_scope: String,
     pub(crate) fallback_reads: FallbackReads,
-}
-
-/// What a manifest says about itself, for referrers bookkeeping.
-#[derive(Debug, Default)]
-pub(crate) struct ManifestFacts {
-    pub(crate) media_type: Option<String>,
-    pub(crate) subject: Option<Digest>,
-    pub(crate) artifact_type: Option<String>,
-    pub(crate) annotations: BTreeMap<String, String>,
-}
-
-impl ManifestFacts {
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        let v: serde_json::Value = serde_json::from_slice(bytes)?;
-        let s = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_str()).map(str::to_owned);
-        let subject =
-            s(v.get("subject").and_then(|x| x.get("digest"))).and_then(|d| Digest::parse(&d).ok());
-        // OCI image spec: artifactType, else the config media type.
-        let artifact_type = s(v.get("artifactType"))
-            .or_else(|| s(v.get("config").and_then(|c| c.get("mediaType"))));
-        let annotations = v
-            .get("annotations")
-            .and_then(|a| a.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Self {
-            media_type: s(v.get("mediaType")),
-            subject,
-            artifact_type,
-            annotations,
-        })
-    }
-
-    pub(crate) fn descriptor(&self, media_type: &str, digest: Digest, size: u64) -> Descriptor {
-        Descriptor {
-            media_type: self
-                .media_type
-                .clone()
-                .unwrap_or_else(|| media_type.to_owned()),
-            digest,
-            size,
-            artifact_type: self.artifact_type.clone(),
-            annotations: self.annotations.clone(),
-        }
-    }
 }
 
 pub(crate) fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
@@ -326,7 +279,17 @@ impl RegistryRepo {
         // subject with the `OCI-Subject` header; without it, clients use the tag schema.
         let native = header(&resp, "oci-subject").is_some();
         drop(resp);
-        self.learn(|c| c.write = if native { Mode::Native } else { Mode::Fallback });
+        self.learn(|c| {
+            if native {
+                // The registry has the API: read it too.
+                *c = super::referrers::Capability {
+                    read: Mode::Native,
+                    write: Mode::Native,
+                };
+            } else {
+                c.write = Mode::Fallback;
+            }
+        });
         if native {
             return Ok(digest);
         }
@@ -347,14 +310,19 @@ impl RegistryRepo {
 
     async fn delete_manifest_inner(&self, digest: &Digest) -> Result<(), RegistryError> {
         let limit = self.client.inner.opts.index_max_len;
-        let subject = match self
-            .fetch_manifest(&ManifestRef::Digest(digest), limit)
-            .await
-        {
-            Ok(Some(m)) => ManifestFacts::parse(&m.bytes).ok().and_then(|f| f.subject),
-            // Gone already, or too large to be a referrer of ours: delete it all the same.
-            Ok(None) | Err(RegistryError::BodyTooLarge { .. }) => None,
-            Err(e) => return Err(e),
+        // The subject names the fallback index to fix; a native registry needs no fixing.
+        let subject = if self.mode().write == Mode::Native {
+            None
+        } else {
+            match self
+                .fetch_manifest(&ManifestRef::Digest(digest), limit)
+                .await
+            {
+                Ok(Some(m)) => ManifestFacts::parse(&m.bytes).ok().and_then(|f| f.subject),
+                // Gone already, or too large to be a referrer of ours: delete it all the same.
+                Ok(None) | Err(RegistryError::BodyTooLarge { .. }) => None,
+                Err(e) => return Err(e),
+            }
         };
         let url = self.url(&format!("manifests/{digest}"));
         let resp = self
@@ -374,9 +342,7 @@ impl RegistryRepo {
             return Err(self.client.status_error(&Method::DELETE, &url, resp).await);
         }
         if let Some(subject) = subject {
-            if self.mode().write != Mode::Native {
-                super::fallback::update(self, &subject, None, Some(digest)).await?;
-            }
+            super::fallback::update(self, &subject, None, Some(digest)).await?;
         }
         Ok(())
     }
@@ -399,6 +365,22 @@ impl RegistryRepo {
     /// `OCI-Subject` and a referrers GET).
     pub fn referrers_capability(&self) -> super::ReferrersCapability {
         self.mode().public()
+    }
+
+    /// Tell the client what the repository supports, e.g. from a cache of an earlier run,
+    /// so that the first `referrers()` skips detection (saving the probe request on a
+    /// fallback registry). A wrong "native" corrects itself on the registry's 404; a wrong
+    /// fallback corrects itself on the next `OCI-Subject` seen. `Unknown` forgets.
+    pub fn set_referrers_capability(&self, capability: super::ReferrersCapability) {
+        let mode = match capability {
+            super::ReferrersCapability::Native => Mode::Native,
+            super::ReferrersCapability::TagSchemaFallback => Mode::Fallback,
+            super::ReferrersCapability::Unknown => Mode::Unknown,
+        };
+        self.learn(|c| {
+            c.read = mode;
+            c.write = mode;
+        });
     }
 }
 
@@ -548,30 +530,32 @@ impl ArtifactStore for RegistryRepo {
                 }
                 .into())
             }
-            (_, Some(h)) => h,
-            (ManifestRef::Digest(d), None) => (*d).clone(),
-            (ManifestRef::Tag(_), None) => {
-                // Without the header a tag's digest is only known from the bytes.
-                let limit = self.client.inner.opts.index_max_len;
-                return Ok(self
-                    .fetch_manifest(&reference, limit)
-                    .await?
-                    .map(|m| Descriptor {
-                        media_type: m.media_type,
-                        digest: m.digest,
-                        size: m.bytes.len() as u64,
-                        artifact_type: None,
-                        annotations: BTreeMap::new(),
-                    }));
-            }
+            (_, Some(h)) => Some(h),
+            (ManifestRef::Digest(d), None) => Some((*d).clone()),
+            (ManifestRef::Tag(_), None) => None,
         };
-        Ok(Some(Descriptor {
-            media_type: media_type.unwrap_or_default(),
-            digest,
-            size: size.unwrap_or(0),
-            artifact_type: None,
-            annotations: BTreeMap::new(),
-        }))
+        if let (Some(digest), Some(size), Some(media_type)) = (digest, size, media_type) {
+            return Ok(Some(Descriptor {
+                media_type,
+                digest,
+                size,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+            }));
+        }
+        // A HEAD answer that lacks the digest (by tag), the size or the media type: the
+        // bytes tell (one GET, bounded, digest-checked).
+        let limit = self.client.inner.opts.index_max_len;
+        Ok(self
+            .fetch_manifest(&reference, limit)
+            .await?
+            .map(|m| Descriptor {
+                media_type: m.media_type,
+                digest: m.digest,
+                size: m.bytes.len() as u64,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+            }))
     }
 
     async fn put_manifest(

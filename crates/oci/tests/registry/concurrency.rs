@@ -115,3 +115,83 @@ async fn race_on_one_subject(reg: &Distribution, race: usize) -> (Digest, Vec<(D
 
     (anchor_d, pushed)
 }
+
+/// Writers and deleters at once: deleted referrers leave the index (a writer that still
+/// carries one has its PUT refused by distribution, finds it gone with HEAD and drops it),
+/// and every other referrer stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deletes_and_pushes_on_one_fallback_index() {
+    let reg = Distribution::start();
+    let setup = repo(&reg, "acme/tuf");
+    let (anchor, anchor_d) = push_artifact(
+        &setup,
+        "application/vnd.ocituf.anchor.v1+json",
+        b"anchor",
+        None,
+        Some("anchor"),
+    )
+    .await;
+    let subject = descriptor_of(&anchor);
+    let ts = "application/vnd.tuf.timestamp.v1+json";
+    let mut old = Vec::new();
+    for i in 0..10 {
+        let layer = format!("old {i}").into_bytes();
+        old.push(
+            push_artifact(&setup, ts, &layer, Some(&subject), None)
+                .await
+                .1,
+        );
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(15));
+    let mut tasks = Vec::new();
+    for (i, victim) in old.iter().take(5).cloned().enumerate() {
+        let (host, barrier) = (reg.addr().to_owned(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let repo = RegistryClient::new(&host, anonymous())
+                .unwrap()
+                .repo("acme/tuf")
+                .unwrap();
+            barrier.wait().await;
+            let t = Instant::now();
+            repo.delete_manifest(&victim).await.unwrap();
+            eprintln!(
+                "delete {i}: {:?}, {} requests",
+                t.elapsed(),
+                repo.client().request_count()
+            );
+            None
+        }));
+    }
+    for i in 0..10 {
+        let (host, barrier, subject) = (reg.addr().to_owned(), barrier.clone(), subject.clone());
+        tasks.push(tokio::spawn(async move {
+            let repo = RegistryClient::new(&host, anonymous())
+                .unwrap()
+                .repo("acme/tuf")
+                .unwrap();
+            barrier.wait().await;
+            let layer = format!("new {i}").into_bytes();
+            Some(
+                push_artifact(&repo, ts, &layer, Some(&subject), None)
+                    .await
+                    .1,
+            )
+        }));
+    }
+    let started = Instant::now();
+    let mut want: Vec<Digest> = old[5..].to_vec();
+    for t in tasks {
+        if let Some(d) = t.await.unwrap() {
+            want.push(d);
+        }
+    }
+    eprintln!("5 deletes and 10 pushes done in {:?}", started.elapsed());
+    want.sort();
+    let (found, _) = repo(&reg, "acme/tuf")
+        .referrers(&anchor_d, None)
+        .await
+        .unwrap();
+    let mut found: Vec<Digest> = found.into_iter().map(|d| d.digest).collect();
+    found.sort();
+    assert_eq!(found, want);
+}

@@ -261,3 +261,128 @@ async fn referrers_through_the_tag_schema_fallback_with_filter() {
         .unwrap()
         .is_none());
 }
+
+/// A writer that knows nothing of unique tags (ORAS racing us, or a stale writer) rewrites
+/// the index without our entries: the unique tags find them again, and reconcile repairs.
+#[tokio::test]
+async fn clobbered_fallback_index_is_repaired_from_unique_tags() {
+    use ocituf_oci::registry::FallbackReads;
+    let reg = Distribution::start();
+    let repo = repo(&reg, "acme/tuf");
+    let (anchor, anchor_d) = push_artifact(
+        &repo,
+        "application/vnd.ocituf.anchor.v1+json",
+        b"",
+        None,
+        Some("a"),
+    )
+    .await;
+    let subject = descriptor_of(&anchor);
+    let ts = "application/vnd.tuf.timestamp.v1+json";
+    let mut ours = Vec::new();
+    for i in 0..3 {
+        ours.push(
+            push_artifact(&repo, ts, format!("ts{i}").as_bytes(), Some(&subject), None)
+                .await
+                .1,
+        );
+    }
+    ours.sort();
+    // The clobbering write: an index that lists only the first referrer (copied faithfully,
+    // as ORAS copies the entries it read).
+    let (keep, _) = repo.referrers(&anchor_d, None).await.unwrap();
+    let clobber = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": MANIFEST_TYPE,
+            "digest": keep[0].digest.as_str(),
+            "size": keep[0].size,
+            "artifactType": keep[0].artifact_type,
+            "annotations": keep[0].annotations,
+        }]
+    });
+    repo.put_manifest(
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&clobber).unwrap(),
+        Some(&index_tag(&anchor_d)),
+    )
+    .await
+    .unwrap();
+    let (seen, _) = repo.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(seen.len(), 1, "the clobber took effect");
+
+    // Reading with the unique tags merged finds all three, without writing.
+    let merging = self::repo(&reg, "acme/tuf").with_fallback_reads(FallbackReads::MergeUniqueTags);
+    let (seen, _) = merging.referrers(&anchor_d, Some(ts)).await.unwrap();
+    let mut seen: Vec<Digest> = seen.into_iter().map(|d| d.digest).collect();
+    seen.sort();
+    assert_eq!(seen, ours);
+    let (plain, _) = repo.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(plain.len(), 1, "a merging read does not write");
+
+    // Reconcile rewrites the index; plain reads see everything again, with artifactType and
+    // annotations restored from the manifests.
+    let fixed = repo.reconcile_referrers(&anchor_d).await.unwrap();
+    assert_eq!(fixed.len(), 3);
+    let (plain, _) = repo.referrers(&anchor_d, Some(ts)).await.unwrap();
+    let mut got: Vec<Digest> = plain.iter().map(|d| d.digest.clone()).collect();
+    got.sort();
+    assert_eq!(got, ours);
+    assert!(plain
+        .iter()
+        .all(|d| d.annotations.contains_key("io.ocituf.role")));
+}
+
+/// Requests per referrers query on the fallback registry: the probe of the referrers API
+/// costs one request once per client, unless the capability is known (learnt from a write,
+/// or pinned from an earlier run's cache).
+#[tokio::test]
+async fn referrers_request_budget_on_the_fallback_registry() {
+    let reg = Distribution::start();
+    let writer = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let repo = writer.repo("acme/tuf").unwrap();
+    let (anchor, anchor_d) = push_artifact(
+        &repo,
+        "application/vnd.ocituf.anchor.v1+json",
+        b"",
+        None,
+        Some("a"),
+    )
+    .await;
+    push_artifact(&repo, "t", b"x", Some(&descriptor_of(&anchor)), None).await;
+    // Learnt from the write: no probe.
+    let n = writer.request_count();
+    repo.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(writer.request_count() - n, 1);
+
+    // A fresh client probes once (404), then reads the index; later queries cost one.
+    let fresh = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let r = fresh.repo("acme/tuf").unwrap();
+    r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(fresh.request_count(), 2);
+    r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(fresh.request_count(), 3);
+
+    // Pinned from a cache: one request from the start.
+    let pinned = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let r = pinned.repo("acme/tuf").unwrap();
+    r.set_referrers_capability(ReferrersCapability::TagSchemaFallback);
+    let (found, _) = r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(pinned.request_count(), 1);
+
+    // A wrong "native" pin corrects itself on the 404.
+    let wrong = RegistryClient::new(reg.addr(), anonymous()).unwrap();
+    let r = wrong.repo("acme/tuf").unwrap();
+    r.set_referrers_capability(ReferrersCapability::Native);
+    let (found, source) = r.referrers(&anchor_d, None).await.unwrap();
+    assert_eq!(
+        (found.len(), source),
+        (1, ReferrersSource::TagSchemaFallback)
+    );
+    assert_eq!(
+        r.referrers_capability(),
+        ReferrersCapability::TagSchemaFallback
+    );
+}

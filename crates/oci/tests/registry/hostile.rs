@@ -2,9 +2,8 @@
 //! real registry does (endless bodies, endless `Link` chains, swapped content, 429 storms),
 //! and stands in for a token server. Each test names the attack it stops.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ocituf_oci::registry::{Credential, Credentials, Secret};
@@ -12,193 +11,14 @@ use ocituf_oci::{
     ArtifactStore, Digest, Error, ManifestRef, RegistryClient, RegistryError, RegistryOptions,
     RegistryRepo,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[derive(Clone, Debug)]
-pub struct FakeRequest {
-    pub method: String,
-    pub target: String,
-    pub headers: Vec<(String, String)>,
-}
+pub use crate::http::{Body, FakeResponse, TestServer as HostileFakeRegistry};
 
-impl FakeRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or(&self.target)
-    }
-}
-
-pub enum Body {
-    Bytes(Vec<u8>),
-    /// Chunked, never ends.
-    Endless,
-}
-
-pub struct FakeResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Body,
-}
-
-impl FakeResponse {
-    pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Body::Bytes(Vec::new()),
-        }
-    }
-    pub fn body(mut self, b: impl Into<Vec<u8>>) -> Self {
-        self.body = Body::Bytes(b.into());
-        self
-    }
-    pub fn header(mut self, k: &str, v: &str) -> Self {
-        self.headers.push((k.to_owned(), v.to_owned()));
-        self
-    }
-}
-
-type Handler = dyn Fn(&FakeRequest, u64) -> FakeResponse + Send + Sync;
-
-pub struct HostileFakeRegistry {
-    pub host: String,
-    pub requests: Arc<Mutex<Vec<FakeRequest>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for HostileFakeRegistry {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl HostileFakeRegistry {
-    pub fn count(&self) -> usize {
-        self.requests.lock().unwrap().len()
-    }
-}
-
-/// Start the fake; `handler` gets each request and its 0-based sequence number.
+/// The fake registry: a [`serve_http`](crate::http::serve_http) whose handler misbehaves.
 pub async fn hostile_fake_registry(
-    handler: impl Fn(&FakeRequest, u64) -> FakeResponse + Send + Sync + 'static,
+    handler: impl Fn(&crate::http::FakeRequest, u64) -> FakeResponse + Send + Sync + 'static,
 ) -> HostileFakeRegistry {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let host = listener.local_addr().unwrap().to_string();
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let seq = Arc::new(AtomicU64::new(0));
-    let handler: Arc<Handler> = Arc::new(handler);
-    let reqs = requests.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let handler = handler.clone();
-            let reqs = reqs.clone();
-            let seq = seq.clone();
-            tokio::spawn(async move {
-                let Some(req) = read_request(&mut sock).await else {
-                    return;
-                };
-                reqs.lock().unwrap().push(req.clone());
-                let n = seq.fetch_add(1, Ordering::SeqCst);
-                let resp = handler(&req, n);
-                let _ = write_response(&mut sock, &req, resp).await;
-            });
-        }
-    });
-    HostileFakeRegistry {
-        host,
-        requests,
-        task,
-    }
-}
-
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<FakeRequest> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1024];
-    let head_end = loop {
-        let n = sock.read(&mut byte).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&byte[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > 64 * 1024 {
-            return None;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_owned();
-    let target = first.next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut have = buf.len() - head_end - 4;
-    while have < len {
-        let n = sock.read(&mut byte).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        have += n;
-    }
-    Some(FakeRequest {
-        method,
-        target,
-        headers,
-    })
-}
-
-async fn write_response(
-    sock: &mut tokio::net::TcpStream,
-    req: &FakeRequest,
-    resp: FakeResponse,
-) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", resp.status);
-    for (k, v) in &resp.headers {
-        let _ = write!(head, "{k}: {v}\r\n");
-    }
-    match resp.body {
-        Body::Bytes(b) => {
-            if !resp
-                .headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            {
-                let _ = write!(head, "Content-Length: {}\r\n", b.len());
-            }
-            head.push_str("\r\n");
-            sock.write_all(head.as_bytes()).await?;
-            if req.method != "HEAD" {
-                sock.write_all(&b).await?;
-            }
-        }
-        Body::Endless => {
-            head.push_str("Transfer-Encoding: chunked\r\n\r\n");
-            sock.write_all(head.as_bytes()).await?;
-            let chunk = format!("4000\r\n{}\r\n", "a".repeat(0x4000));
-            // Until the client hangs up.
-            loop {
-                sock.write_all(chunk.as_bytes()).await?;
-            }
-        }
-    }
-    sock.flush().await
+    crate::http::serve_http(handler).await
 }
 
 fn opts() -> RegistryOptions {
@@ -646,4 +466,124 @@ async fn credentials_never_leak_into_errors_or_plain_http_realms() {
         ),
         "{e:?}"
     );
+}
+
+/// A registry that sends uploads to another origin must not receive our credentials there.
+#[tokio::test]
+async fn upload_location_on_another_origin_gets_no_credentials() {
+    let elsewhere = hostile_fake_registry(|_, _| FakeResponse::new(201)).await;
+    let target = format!("http://{}/upload?state=1", elsewhere.host);
+    let registry = hostile_fake_registry(move |req, _| {
+        if req.header("authorization") != Some("Basic YWxpY2U6aHVudGVyMg==") {
+            return FakeResponse::new(401).header("WWW-Authenticate", "Basic realm=\"fake\"");
+        }
+        match req.method.as_str() {
+            "HEAD" => FakeResponse::new(404),
+            "POST" => FakeResponse::new(202).header("Location", &target),
+            _ => FakeResponse::new(500),
+        }
+    })
+    .await;
+    let (_, repo) = repo_on(
+        &registry,
+        RegistryOptions {
+            credentials: basic("alice", "hunter2"),
+            ..opts()
+        },
+    );
+    let d = repo.put_blob(b"blob").await.unwrap();
+    assert_eq!(d, Digest::of(b"blob"));
+    let put = elsewhere.requests.lock().unwrap().clone();
+    assert_eq!(put.len(), 1);
+    assert_eq!(put[0].method, "PUT");
+    assert!(
+        put[0].target.contains("digest=sha256%3A"),
+        "{}",
+        put[0].target
+    );
+    assert_eq!(
+        put[0].header("authorization"),
+        None,
+        "credentials leaked to another origin"
+    );
+}
+
+/// Registries redirect blob downloads to storage elsewhere: followed, digest-checked, and
+/// the storage host never sees our credentials.
+#[tokio::test]
+async fn blob_redirect_to_another_origin_drops_credentials() {
+    let storage = hostile_fake_registry(|_, _| FakeResponse::new(200).body("blob")).await;
+    let target = format!("http://{}/storage/blob", storage.host);
+    let registry = hostile_fake_registry(move |req, _| {
+        if req.header("authorization") != Some("Basic YWxpY2U6aHVudGVyMg==") {
+            return FakeResponse::new(401).header("WWW-Authenticate", "Basic realm=\"fake\"");
+        }
+        FakeResponse::new(307).header("Location", &target)
+    })
+    .await;
+    let (_, repo) = repo_on(
+        &registry,
+        RegistryOptions {
+            credentials: basic("alice", "hunter2"),
+            ..opts()
+        },
+    );
+    let got = repo.get_blob(&Digest::of(b"blob"), 100).await.unwrap();
+    assert_eq!(got.as_deref(), Some(&b"blob"[..]));
+    let seen = storage.requests.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].header("authorization"),
+        None,
+        "credentials leaked to storage"
+    );
+}
+
+/// Slow retrieval (TUF's name for it): a registry that never answers, or drip-feeds an
+/// endless body, is cut off by the read and request timeouts, bounded retries included.
+#[tokio::test]
+async fn slow_retrieval_is_cut_off_by_timeouts() {
+    let stalled = hostile_fake_registry(|_, _| FakeResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Stall,
+    })
+    .await;
+    let (client, repo) = repo_on(
+        &stalled,
+        RegistryOptions {
+            read_timeout: Duration::from_millis(300),
+            max_retries: 1,
+            ..opts()
+        },
+    );
+    let t = Instant::now();
+    let r = repo.get_blob(&Digest::of(b"x"), 1 << 20).await;
+    assert!(
+        matches!(r, Err(Error::Registry(RegistryError::Transport { .. }))),
+        "{r:?}"
+    );
+    assert_eq!(client.request_count(), 2, "one try and one retry");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    let drip = hostile_fake_registry(|_, _| FakeResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Drip,
+    })
+    .await;
+    let (_, repo) = repo_on(
+        &drip,
+        RegistryOptions {
+            request_timeout: Duration::from_secs(1),
+            ..opts()
+        },
+    );
+    let t = Instant::now();
+    let r = repo.get_blob(&Digest::of(b"x"), 1 << 20).await;
+    assert!(
+        matches!(r, Err(Error::Registry(RegistryError::Transport { .. }))),
+        "{r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }

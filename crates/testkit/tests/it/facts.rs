@@ -105,6 +105,7 @@ fn distribution_needs_blobs_in_the_same_repository() {
     let reg = Distribution::start();
     let addr = reg.addr();
     push_plain(addr, "one/repo", "x"); // the empty blob is now in one/repo only
+    assert_eq!(std::fs::read(reg.blob_path(EMPTY_DIGEST)).unwrap(), b"{}");
     let m = artifact("a/b", None, &[]);
     let r = put_manifest(addr, "two/repo", "x", OCI_MANIFEST, &m);
     assert_eq!(
@@ -525,7 +526,7 @@ fn referrers_registry_tags_list_and_blobs() {
         .status,
         200
     );
-    assert!(reg.blob_path(EMPTY_DIGEST).is_file());
+    assert_eq!(std::fs::read(reg.blob_path(EMPTY_DIGEST)).unwrap(), b"{}");
     let r = request(
         addr,
         "DELETE",

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ocituf_testkit::{Distribution, DistributionOptions, ReferrersOptions, ReferrersRegistry};
+use base64::Engine as _;
+use ocituf_testkit::{
+    Auth, Distribution, DistributionOptions, ReferrersOptions, ReferrersRegistry,
+};
 
 use crate::{attach, discover, push_subject, TIMESTAMP_TYPE};
 
@@ -185,7 +188,10 @@ fn fetch_manifest(
 #[test]
 fn distribution_with_basic_auth() {
     let reg = Distribution::start_with(DistributionOptions {
-        basic_auth: Some(("alice".into(), "s3cret".into())),
+        auth: Auth::Basic {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        },
         ..DistributionOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
@@ -248,4 +254,82 @@ fn distribution_with_tls_and_a_custom_ca() {
         &format!("docker://{}/acme/app:1", reg.addr()),
     ]))
     .unwrap();
+}
+
+#[test]
+fn distribution_with_bearer_tokens() {
+    let reg = Distribution::start_with(DistributionOptions {
+        auth: Auth::Token {
+            user: "bob".into(),
+            password: "t0ken".into(),
+        },
+        ..DistributionOptions::default()
+    });
+    let realm = reg.token_realm().unwrap();
+    // The registry sends clients to the realm.
+    let challenge = crate::http::request(reg.addr(), "GET", "/v2/", &[], b"");
+    assert_eq!(challenge.status, 401);
+    let www = challenge.header("www-authenticate").unwrap();
+    assert!(
+        www.starts_with(&format!(
+            r#"Bearer realm="{realm}",service="ocituf-testkit""#
+        )),
+        "{www}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"a").unwrap();
+    std::fs::write(dir.path().join("empty-config.json"), b"{}").unwrap();
+    let oras = |args: &[&str]| {
+        ocituf_testkit::run(
+            Command::new(ocituf_testkit::oras())
+                .current_dir(dir.path())
+                .args(args)
+                .args(["--plain-http", "--registry-config", "empty-config.json"]),
+        )
+    };
+    let reference = format!("{}/acme/app:1", reg.addr());
+    let wrong = oras(&["push", "-u", "bob", "-p", "wrong", &reference, "a.txt"]).unwrap_err();
+    assert!(wrong.to_string().contains("401"), "{wrong}");
+    oras(&["push", "-u", "bob", "-p", "t0ken", &reference, "a.txt"]).unwrap();
+    oras(&["manifest", "fetch", "-u", "bob", "-p", "t0ken", &reference]).unwrap();
+    // A token from the realm, used by hand.
+    let realm_addr = realm
+        .trim_start_matches("http://")
+        .trim_end_matches("/token")
+        .to_owned();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(b"bob:t0ken")
+    );
+    let t = crate::http::request(
+        &realm_addr,
+        "GET",
+        "/token?service=ocituf-testkit&scope=repository%3Aacme%2Fapp%3Apull",
+        &[("Authorization", &basic)],
+        b"",
+    );
+    assert_eq!(t.status, 200);
+    let token = t.json()["token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let ok = crate::http::request(
+        reg.addr(),
+        "HEAD",
+        "/v2/acme/app/manifests/1",
+        &[
+            ("Authorization", &bearer),
+            ("Accept", "application/vnd.oci.image.manifest.v1+json"),
+        ],
+        b"",
+    );
+    assert_eq!(ok.status, 200);
+    // A pull token does not allow a push.
+    let denied = crate::http::request(
+        reg.addr(),
+        "POST",
+        "/v2/acme/app/blobs/uploads/",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(denied.status, 401);
 }
