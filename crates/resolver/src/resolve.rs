@@ -45,6 +45,8 @@ pub struct VerifiedDigest {
     pub repository: RepositoryReference,
     /// Versions of the trusted top-level metadata.
     pub versions: BTreeMap<&'static str, u64>,
+    /// Requests made to the metadata repository (the image's manifest not counted).
+    pub metadata_requests: u64,
 }
 
 impl VerifiedDigest {
@@ -115,16 +117,7 @@ impl Resolver {
             other => other.map_err(meta_err)?,
         };
 
-        let target = match (&image.tag, &image.digest) {
-            (Some(_), _) => image.target_name().unwrap_or_default(),
-            (None, Some(d)) => format!("{}@{d}", image.repo.repository),
-            (None, None) => {
-                return Err(Error::InvalidReference {
-                    input: image.to_string(),
-                    reason: "neither tag nor digest".into(),
-                })
-            }
-        };
+        let target = target_name(image)?;
         let info = updater
             .target_info(&target)
             .await
@@ -144,6 +137,7 @@ impl Resolver {
                 role: role.clone(),
             })?;
         let versions = ocituf_tuf::updater::trusted_versions(updater.trusted());
+        let metadata_requests = updater.source().requests();
         let media_type = info
             .custom
             .as_ref()
@@ -189,6 +183,7 @@ impl Resolver {
             root_of_trust: entry.root_of_trust.clone(),
             repository: entry.repository.clone(),
             versions,
+            metadata_requests,
         })
     }
 
@@ -199,6 +194,8 @@ impl Resolver {
         cache: &Path,
     ) -> Result<Updater<OciRepoSource<AnyStore>, FsStore, SystemClock>, ocituf_tuf::Error> {
         let fs = FsStore::open(cache, RootHistory::Keep)?;
+        // A warm cache and nothing new: the top listing is the only registry request.
+        source.remember_cached_timestamp(&fs).await;
         let mut updater =
             Updater::new(anchor, source, fs, self.config.clone(), SystemClock).await?;
         updater.refresh().await?;
@@ -213,6 +210,19 @@ impl Resolver {
         self.cache_dir
             .join("roots")
             .join(format!("{}-{}", entry.root_of_trust, &hash.hex()[..16]))
+    }
+}
+
+/// The TUF target name of an image: `repository:tag`, or `repository@sha256:…` for a
+/// reference by digest alone (docs/oci-mapping.md §7).
+fn target_name(image: &ImageReference) -> Result<String, Error> {
+    match (&image.tag, &image.digest) {
+        (Some(tag), _) => Ok(format!("{}:{tag}", image.repo.repository)),
+        (None, Some(d)) => Ok(format!("{}@{d}", image.repo.repository)),
+        (None, None) => Err(Error::InvalidReference {
+            input: image.to_string(),
+            reason: "neither tag nor digest".into(),
+        }),
     }
 }
 

@@ -26,6 +26,7 @@ pub async fn run(ctx: &Context, a: &VerifyArgs, resolve: bool) -> anyhow::Result
                 "root_of_trust": v.root_of_trust,
                 "repository": v.repository.to_string(),
                 "versions": v.versions,
+                "metadata_requests": v.metadata_requests,
             }))?
         );
     } else if resolve {

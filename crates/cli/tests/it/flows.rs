@@ -130,6 +130,8 @@ pub fn whole_flow(env: &Env, place: &Place) {
     assert_eq!(json["role"], "app");
     assert_eq!(json["role_version"], 1);
     assert_eq!(json["root_of_trust"], "acme");
+    // Warm cache, nothing new: one request to the metadata repository (the top listing).
+    assert_eq!(json["metadata_requests"], 1, "{json}");
 
     // Tamper: the registry moves the tag. Refused, naming role, version and both digests.
     let evil = push_image(env, &image, "evil");
