@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use ocituf_oci::mapping::{
-    self, Anchor, Hints, RoleClass, RoleVersionInfo, RoleVersionManifest, RootOfTrustName,
-    EMPTY_BLOB, MANIFEST_MEDIA_TYPE,
+    self, Anchor, Hints, RoleClass, RootOfTrustName, EMPTY_BLOB, MANIFEST_MEDIA_TYPE,
 };
 use ocituf_oci::{ArtifactStore as _, Digest, ManifestRef};
 use ocituf_resolver::{AnyStore, ErrorKind};
@@ -399,49 +398,19 @@ impl MetaRepo {
         })
     }
 
-    /// Push one role version: the empty blob, the anchor, the metadata blob, the manifest.
+    /// Push one role version (`ocituf-oci`'s publisher: empty blob, anchor, metadata blob,
+    /// tagged manifest with `io.ocituf.parent`).
     pub async fn push(
         &self,
         role: &str,
         bytes: &[u8],
         parent: Option<&Digest>,
     ) -> anyhow::Result<Digest> {
-        let env =
-            Envelope::parse(role, bytes).config(|| format!("{role} metadata is malformed"))?;
-        let version = env
-            .signed
-            .get("version")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| fail(ErrorKind::Config, format!("{role} metadata has no version")))?;
-        let expires = env
-            .signed
-            .get("expires")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let anchor = Anchor::for_role(&self.name, role)
-            .config(|| format!("{role:?} cannot be a role name"))?;
-        self.ensure_anchor(&anchor).await?;
-        self.net(self.store.put_blob(bytes).await, || {
-            format!("could not push {role} version {version}")
+        let publisher = ocituf_oci::Publisher::new(self.store.clone(), self.name.clone());
+        let pushed = self.net(publisher.push(role, bytes, parent).await, || {
+            format!("could not push a new version of role {role:?}")
         })?;
-        let m = RoleVersionManifest::build(
-            &RoleVersionInfo {
-                root_of_trust: &self.name,
-                role,
-                version,
-                expires: &expires,
-                parent,
-            },
-            bytes,
-        )
-        .config(|| format!("could not build the manifest of {role} version {version}"))?;
-        self.net(
-            self.store
-                .put_manifest(MANIFEST_MEDIA_TYPE, &m.bytes, Some(&m.tag()))
-                .await,
-            || format!("could not push {role} version {version}"),
-        )
+        Ok(pushed.manifest_digest)
     }
 
     async fn ensure_anchor(&self, anchor: &Anchor) -> anyhow::Result<()> {
