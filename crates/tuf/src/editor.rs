@@ -55,7 +55,7 @@ pub fn sign_envelope(envelope: &mut Envelope, signers: &[&dyn Signer]) -> Result
 /// # Errors
 /// [`Error::Json`]/[`Error::Schema`] for bytes that are not metadata, [`Error::Sign`].
 pub fn add_signature(bytes: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, Error> {
-    let mut envelope = Envelope::parse("metadata", bytes)?;
+    let mut envelope = Envelope::parse("the", bytes)?;
     sign_envelope(&mut envelope, &[signer])?;
     envelope.to_bytes()
 }

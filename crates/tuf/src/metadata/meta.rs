@@ -85,6 +85,10 @@ impl Role for Timestamp {
         &self.spec_version
     }
 
+    fn extra_mut(&mut self) -> &mut BTreeMap<String, Value> {
+        &mut self.extra
+    }
+
     fn validate_content(&self) -> Result<(), Error> {
         self.snapshot_meta()?.validate("timestamp", "snapshot.json")
     }
@@ -124,6 +128,10 @@ impl Role for Snapshot {
 
     fn spec_version(&self) -> &str {
         &self.spec_version
+    }
+
+    fn extra_mut(&mut self) -> &mut BTreeMap<String, Value> {
+        &mut self.extra
     }
 
     fn validate_content(&self) -> Result<(), Error> {

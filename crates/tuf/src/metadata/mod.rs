@@ -48,6 +48,8 @@ pub trait Role: Serialize + DeserializeOwned {
     fn expires(&self) -> OffsetDateTime;
     /// `spec_version`.
     fn spec_version(&self) -> &str;
+    /// The fields this crate does not know (where `_type` lands when deserialising).
+    fn extra_mut(&mut self) -> &mut BTreeMap<String, Value>;
     /// Checks of this role's content that need no other metadata.
     ///
     /// # Errors
@@ -83,14 +85,13 @@ pub trait Role: Serialize + DeserializeOwned {
                 got: got.to_owned(),
             });
         }
-        let mut fields = signed.clone();
-        if let Value::Object(map) = &mut fields {
-            map.remove("_type");
-        }
-        let role: Self = serde_json::from_value(fields).map_err(|source| Error::Schema {
+        // Deserialise from the borrowed value (no copy of a large snapshot); `_type` lands in
+        // `extra` and is taken out again: it is written back by `to_signed`.
+        let mut role = Self::deserialize(signed).map_err(|source| Error::Schema {
             role: Self::TYPE.to_owned(),
             source,
         })?;
+        role.extra_mut().remove("_type");
         role.validate()?;
         Ok(role)
     }

@@ -83,6 +83,10 @@ impl Role for Root {
         &self.spec_version
     }
 
+    fn extra_mut(&mut self) -> &mut BTreeMap<String, Value> {
+        &mut self.extra
+    }
+
     fn validate_content(&self) -> Result<(), Error> {
         let names: Vec<&str> = self.roles.keys().map(String::as_str).collect();
         let mut expected = TOP_LEVEL_ROLES.to_vec();

@@ -77,6 +77,10 @@ impl Role for Targets {
         &self.spec_version
     }
 
+    fn extra_mut(&mut self) -> &mut BTreeMap<String, Value> {
+        &mut self.extra
+    }
+
     fn validate_content(&self) -> Result<(), Error> {
         for file in self.targets.values() {
             check_hashes("targets", &file.hashes)?;

@@ -220,6 +220,10 @@ impl TrustedSet {
     /// [`Error::Expired`] for an expired final root or an expired timestamp;
     /// [`Error::Threshold`]; [`Error::Rollback`] for a timestamp older than the trusted one
     /// or one naming an older snapshot version; [`Error::Order`]; parsing errors.
+    ///
+    /// # Security
+    /// A timestamp with the trusted version changes nothing (a repository cannot swap the
+    /// snapshot it names without a new version); the caller stores only `Updated` ones.
     pub fn update_timestamp(
         &mut self,
         bytes: &[u8],
@@ -285,6 +289,11 @@ impl TrustedSet {
     /// [`Error::HashMismatch`] against the timestamp; [`Error::Threshold`];
     /// [`Error::MetaRemoved`] / [`Error::Rollback`] against the trusted snapshot;
     /// [`Error::VersionMismatch`] if the version is not the one the timestamp names.
+    ///
+    /// # Security
+    /// [`Origin::Cache`] skips no check that matters: a cached snapshot becomes usable only if
+    /// it is the version the timestamp names and matches its length and hashes; otherwise it
+    /// serves as the rollback reference for the one fetched next.
     pub fn update_snapshot(
         &mut self,
         bytes: &[u8],
@@ -386,6 +395,9 @@ impl TrustedSet {
     /// [`Error::Threshold`] with the delegator's keys for the role;
     /// [`Error::VersionMismatch`] against the snapshot; [`Error::Expired`];
     /// [`Error::Order`] before a final snapshot or delegator.
+    ///
+    /// # Security
+    /// The keys are the delegator's keys *for this role*, never the role's own claims.
     pub fn update_delegated_targets(
         &mut self,
         bytes: &[u8],

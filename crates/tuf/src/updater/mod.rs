@@ -10,9 +10,9 @@
 //!
 //! Every refresh starts a new [`TrustedSet`] from the trusted root and reloads the cache
 //! through it, as python-tuf does: metadata signed by keys that a new root rotated out never
-//! verifies again, which is how cached timestamp and snapshot are dropped after a key
-//! rotation (fast-forward attack recovery, TUF 5.3.11) without losing them when the keys did
-//! not change.
+//! verifies again. When a new root rotates the timestamp or snapshot keys, the cached
+//! timestamp and snapshot are also deleted from the store (fast-forward attack recovery,
+//! TUF 5.3.11).
 //!
 //! A source may have several candidates for one file (OCI registries, where anyone with push
 //! access can add junk). The updater asks for candidate 0, 1, ... while a candidate fails
@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use crate::clock::Clock;
 use crate::crypto::hash::verify_length_and_hashes;
 use crate::error::Error;
-use crate::metadata::Role;
+use crate::metadata::{Role, Root};
 use crate::source::{RepoSource, TargetRequest};
 use crate::store::TrustedStore;
 use crate::trusted::{Origin, SearchStep, TargetSearch, TimestampUpdate, TrustedSet};
@@ -241,7 +241,9 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         self.source.start_refresh();
         // Each refresh starts from the trusted root alone (see the module docs).
         self.trusted = TrustedSet::new(&self.root_bytes)?;
+        let before = self.trusted.root().clone();
         self.update_root().await?;
+        self.forget_rotated_online_roles(&before).await?;
         self.update_timestamp().await?;
         self.update_snapshot().await?;
         self.update_top_level_targets().await?;
@@ -273,6 +275,38 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             self.store.store_root(next, &bytes).await?;
             self.store.store("root", &bytes).await?;
             self.root_bytes = bytes;
+        }
+        Ok(())
+    }
+
+    /// TUF 5.3.11: if the timestamp or snapshot keys rotated, delete the cached timestamp
+    /// and snapshot (fast-forward attack recovery). They would fail verification under the
+    /// new keys anyway; deleting them also keeps them from ever being served from the cache.
+    async fn forget_rotated_online_roles(&mut self, before: &Root) -> Result<(), Error> {
+        let after = self.trusted.root();
+        if after.version == before.version {
+            return Ok(());
+        }
+        let rotated = ["timestamp", "snapshot"].into_iter().any(|role| {
+            let (old, new) = (before.roles.get(role), after.roles.get(role));
+            let keyset = |r: Option<&crate::metadata::RoleKeys>| {
+                r.map(|r| {
+                    let ids: std::collections::BTreeSet<String> =
+                        r.keyids.iter().map(ToString::to_string).collect();
+                    (ids, r.threshold)
+                })
+            };
+            let keys_changed = old.into_iter().chain(new).any(|r| {
+                r.keyids
+                    .iter()
+                    .any(|id| before.keys.get(id) != after.keys.get(id))
+            });
+            keyset(old) != keyset(new) || keys_changed
+        });
+        if rotated {
+            tracing::info!("timestamp or snapshot keys rotated: cached copies deleted");
+            self.store.remove("timestamp").await?;
+            self.store.remove("snapshot").await?;
         }
         Ok(())
     }
@@ -489,6 +523,10 @@ fn cached(
 /// # Errors
 /// [`Error::LengthMismatch`], [`Error::HashMismatch`], [`Error::UnsupportedHash`];
 /// [`Error::Invalid`] for a `TargetInfo` without hashes (never from metadata).
+///
+/// # Security
+/// Every trusted hash is checked; an algorithm this crate does not implement refuses the
+/// target rather than skipping the hash.
 pub fn verify_target(info: &TargetInfo, bytes: &[u8]) -> Result<(), Error> {
     if info.hashes.is_empty() {
         return Err(crate::metadata::invalid(

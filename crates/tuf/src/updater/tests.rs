@@ -405,3 +405,55 @@ async fn oversized_cache_files_are_ignored_not_fatal() {
     u.refresh().await.unwrap();
     assert_eq!(u.trusted().targets().unwrap().version, 1);
 }
+
+#[tokio::test]
+async fn rotated_timestamp_keys_delete_cached_timestamp_and_snapshot() {
+    let mut f = Fixture::new();
+    let (source, store) = (MapSource::default(), MapStore::default());
+    let anchor = f.root_bytes();
+    source.publish(&f);
+    updater(&anchor, &source, &store)
+        .await
+        .refresh()
+        .await
+        .unwrap();
+    // Root v2 rotates the timestamp key; the repository has no timestamp for it yet.
+    let new = f.new_key();
+    f.set_top_role_keys("timestamp", vec![new], 1);
+    f.root.version = 2;
+    source.publish_root(&f);
+    source.files.lock().unwrap().remove("timestamp.json");
+    let mut u = updater(&anchor, &source, &store).await;
+    assert!(matches!(u.refresh().await, Err(Error::NotFound { .. })));
+    let files = store.files.lock().unwrap();
+    assert!(!files.contains_key("timestamp") && !files.contains_key("snapshot"));
+    assert!(files.contains_key("targets"));
+}
+
+#[tokio::test]
+async fn a_root_update_that_keeps_online_keys_keeps_the_cache() {
+    let mut f = Fixture::new();
+    let (source, store) = (MapSource::default(), MapStore::default());
+    let anchor = f.root_bytes();
+    source.publish(&f);
+    updater(&anchor, &source, &store)
+        .await
+        .refresh()
+        .await
+        .unwrap();
+    let cached = store.files.lock().unwrap()["snapshot"].clone();
+    f.root.version = 2;
+    source.publish_root(&f);
+    source.take_log();
+    let mut u = updater(&anchor, &source, &store).await;
+    u.refresh().await.unwrap();
+    assert_eq!(store.files.lock().unwrap()["snapshot"], cached);
+    assert_eq!(
+        source.take_log(),
+        [
+            req("root", Some(2)),
+            req("root", Some(3)),
+            req("timestamp", None)
+        ]
+    );
+}

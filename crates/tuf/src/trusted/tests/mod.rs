@@ -502,3 +502,60 @@ fn cached_snapshot_that_is_not_current_is_a_rollback_reference_only() {
     set.update_targets(&f.targets_bytes("targets"), NOW)
         .unwrap();
 }
+
+mod hostile_bytes {
+    //! Mutated metadata never panics the trusted set: it is accepted or refused.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn mutated_metadata_is_refused_or_accepted_never_a_panic(
+            which in 0usize..4,
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let f = Fixture::new();
+            let files = [
+                f.root_bytes(),
+                f.timestamp_bytes(),
+                f.snapshot_bytes(),
+                f.targets_bytes("targets"),
+            ];
+            let mut bytes = files[which].clone();
+            for (at, value) in &flips {
+                let i = at.index(bytes.len());
+                bytes[i] = *value;
+            }
+            if truncate {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            let mut set = TrustedSet::new(&files[0]).unwrap();
+            let result = match which {
+                0 => set.update_root(&bytes).map(|_| ()),
+                1 => set.update_timestamp(&bytes, NOW).map(|_| ()),
+                2 => {
+                    set.update_timestamp(&files[1], NOW).unwrap();
+                    set.update_snapshot(&bytes, NOW, Origin::Remote)
+                }
+                _ => {
+                    set.update_timestamp(&files[1], NOW).unwrap();
+                    set.update_snapshot(&files[2], NOW, Origin::Remote).unwrap();
+                    set.update_targets(&bytes, NOW)
+                }
+            };
+            // A changed file either still carries a valid signature over the same signed
+            // value (a flip in insignificant bytes) or is refused.
+            if result.is_ok() && bytes != files[which] {
+                let a = Envelope::parse("x", &bytes).unwrap().signed;
+                let b = Envelope::parse("x", &files[which]).unwrap().signed;
+                prop_assert!(a == b);
+            }
+        }
+    }
+}
