@@ -21,7 +21,7 @@ use crate::when::expiry;
 /// Largest image manifest read (the distribution registry's own cap).
 const MAX_IMAGE_MANIFEST_LEN: u64 = 4 * 1024 * 1024;
 /// How many times a signer rebuilds on top of a concurrent winner before giving up.
-const MAX_SIGN_ATTEMPTS: u32 = 16;
+const MAX_SIGN_ATTEMPTS: u32 = 32;
 
 fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     specs.iter().map(|s| keys::load_private(s)).collect()
@@ -526,7 +526,12 @@ async fn update_targets_role(
         );
         let (merged, parent) = merge_newest(repo, role, auth, &tops).await?;
         base = (Some(merged), parent);
-        let jitter = u64::from(std::process::id() % 50) + 20 * u64::from(attempt);
+        // Back off with jitter so racing jobs stop colliding: up to 50 ms more per attempt.
+        let noise = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()))
+            ^ u64::from(std::process::id());
+        let jitter = noise % (50 * (u64::from(attempt) + 1));
         tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
     }
     Err(fail(
