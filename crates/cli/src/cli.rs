@@ -93,7 +93,7 @@ Examples:
     /// Sign the digest an image tag has now, into the team role responsible for it
     #[command(after_help = "\
 The metadata repository comes from the trust policy entry that covers IMAGE, or --repo/--name.
-The role is the first delegated role (TUF pre-order search) whose patterns match the image's
+The role is the last role in TUF pre-order search order whose patterns match the image's
 target name (acme/app:1.4) and that KEY may sign; --role picks one explicitly. Concurrent
 signers are safe: a version that lost a race is rebuilt on top of the winner.
 

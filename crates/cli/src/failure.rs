@@ -12,11 +12,13 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_NETWORK: u8 = 3;
 
-/// A message with a kind, attached as context to an error (or standing alone).
+/// A message with a kind, wrapping the error that caused it (or standing alone). The cause
+/// is kept as `source()`, so the chain is printed and walked like any other.
 #[derive(Debug)]
 pub struct Kinded {
     pub kind: ErrorKind,
     pub message: String,
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl fmt::Display for Kinded {
@@ -25,13 +27,29 @@ impl fmt::Display for Kinded {
     }
 }
 
-impl std::error::Error for Kinded {}
+impl std::error::Error for Kinded {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// A standalone error of the given kind.
 pub fn fail(kind: ErrorKind, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Kinded {
         kind,
         message: message.into(),
+        source: None,
+    })
+}
+
+/// `err` explained by a message of the given kind (the message is printed first).
+pub fn wrap(err: anyhow::Error, kind: ErrorKind, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Kinded {
+        kind,
+        message: message.into(),
+        source: Some(err.into()),
     })
 }
 
@@ -59,9 +77,10 @@ where
 {
     fn kind(self, kind: ErrorKind, message: impl FnOnce() -> String) -> anyhow::Result<T> {
         self.map_err(|e| {
-            anyhow::Error::new(e).context(Kinded {
+            anyhow::Error::new(Kinded {
                 kind,
                 message: message(),
+                source: Some(Box::new(e)),
             })
         })
     }

@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use ocituf_oci::mapping::{
-    self, Anchor, Hints, RoleClass, RoleVersionInfo, RoleVersionManifest, RootOfTrustName,
-    EMPTY_BLOB, MANIFEST_MEDIA_TYPE,
+    self, Anchor, Hints, RoleClass, RootOfTrustName, EMPTY_BLOB, MANIFEST_MEDIA_TYPE,
 };
 use ocituf_oci::{ArtifactStore as _, Digest, ManifestRef};
 use ocituf_resolver::{AnyStore, ErrorKind};
@@ -30,10 +29,8 @@ const MAX_CANDIDATES: usize = 32;
 
 /// The artifact type of a root version that still lacks signatures. Clients never list it
 /// (they look for `application/vnd.tuf.root.v1+json`), so a pending root cannot break them.
-#[allow(dead_code)] // root sign/rotate
 pub const PENDING_ROOT_ARTIFACT_TYPE: &str = "application/vnd.ocituf.pending-root.v1+json";
 /// The role name whose per-role anchor collects pending root versions.
-#[allow(dead_code)]
 const PENDING_ROOT_ROLE: &str = "root";
 
 /// One role version found in the repository, verified.
@@ -44,6 +41,8 @@ pub struct Found {
     pub version: u64,
     /// The role-version manifest's digest (the `io.ocituf.parent` of the next version).
     pub manifest: Digest,
+    /// The version this one says it was built on (a hint; verified before use).
+    pub parent: Option<Digest>,
 }
 
 /// A root of trust in one OCI repository.
@@ -59,6 +58,7 @@ struct Candidate {
     manifest: Digest,
     version: Option<u64>,
     metadata_digest: Option<Digest>,
+    parent: Option<Digest>,
 }
 
 /// Sign `signed` with every signer; the file bytes as ocituf writes them (canonical JSON).
@@ -86,10 +86,15 @@ pub fn sign_envelope(
             extra: BTreeMap::new(),
         });
     }
-    let bytes = env
-        .to_bytes()
-        .config(|| "could not serialise metadata".to_owned())?;
+    let bytes = file_bytes(&env)?;
     Ok((env, bytes))
+}
+
+/// The bytes of a metadata file, as `ocituf-tuf` writes them (valid JSON; signatures are
+/// over the canonical form of `signed`, which any reader recomputes).
+pub fn file_bytes(env: &Envelope) -> anyhow::Result<Vec<u8>> {
+    env.to_bytes()
+        .config(|| "could not serialise metadata".to_owned())
 }
 
 /// How many distinct keys of `keyids` made a valid signature over the envelope.
@@ -145,7 +150,6 @@ impl Authority {
     }
 }
 
-#[allow(dead_code)] // pending roots: root sign/rotate
 impl MetaRepo {
     pub fn open(repo: &ocituf_resolver::RepositoryReference, name: &str) -> anyhow::Result<Self> {
         let name = RootOfTrustName::parse(name)
@@ -188,6 +192,7 @@ impl MetaRepo {
                     manifest: d.digest,
                     version: h.version,
                     metadata_digest: h.metadata_digest,
+                    parent: h.parent,
                 })
             })
             .collect();
@@ -232,38 +237,87 @@ impl MetaRepo {
     }
 
     /// The newest version of `role` (class `targets`, `snapshot` or `timestamp`) whose
-    /// signatures meet `authority`. `None` when no version verifies.
+    /// signatures meet `authority`. `None` when no version verifies. Of several versions
+    /// with the same number, the lowest manifest digest wins (docs/oci-mapping.md §6).
     pub async fn newest(&self, role: &str, authority: &Authority) -> anyhow::Result<Option<Found>> {
+        Ok(self.newest_all(role, authority).await?.into_iter().next())
+    }
+
+    /// Every verified version of `role` at the highest verified version number (several when
+    /// writers raced), lowest manifest digest first.
+    pub async fn newest_all(
+        &self,
+        role: &str,
+        authority: &Authority,
+    ) -> anyhow::Result<Vec<Found>> {
         let class = RoleClass::of_role(role);
         let cands = self.candidates(role, class.artifact_type()).await?;
+        let mut out: Vec<Found> = Vec::new();
         for c in cands.iter().take(MAX_CANDIDATES * 4) {
-            let Some(bytes) = self.fetch(c).await? else {
-                continue;
-            };
-            let Ok(env) = Envelope::parse(role, &bytes) else {
-                continue;
-            };
-            if env.role_type() != Some(class.tuf_type()) || !authority.satisfied_by(&env) {
-                continue;
+            if let (Some(first), Some(v)) = (out.first(), c.version) {
+                if v < first.version {
+                    break;
+                }
             }
-            let Some(version) = env
-                .signed
-                .get("version")
-                .and_then(serde_json::Value::as_u64)
-            else {
-                continue;
-            };
-            if c.version.is_some_and(|v| v != version) {
-                continue;
+            if let Some(f) = self.verified(role, c, authority).await? {
+                if out.first().is_none_or(|first| first.version == f.version) {
+                    out.push(f);
+                }
             }
-            return Ok(Some(Found {
-                envelope: env,
-                bytes,
-                version,
-                manifest: c.manifest.clone(),
-            }));
         }
-        Ok(None)
+        out.sort_by(|a, b| a.manifest.cmp(&b.manifest));
+        Ok(out)
+    }
+
+    /// The version of `role` stored under manifest `digest`, if it verifies.
+    pub async fn verified_at(
+        &self,
+        role: &str,
+        digest: &Digest,
+        authority: &Authority,
+    ) -> anyhow::Result<Option<Found>> {
+        let c = Candidate {
+            manifest: digest.clone(),
+            version: None,
+            metadata_digest: None,
+            parent: None,
+        };
+        self.verified(role, &c, authority).await
+    }
+
+    async fn verified(
+        &self,
+        role: &str,
+        c: &Candidate,
+        authority: &Authority,
+    ) -> anyhow::Result<Option<Found>> {
+        let class = RoleClass::of_role(role);
+        let Some(bytes) = self.fetch(c).await? else {
+            return Ok(None);
+        };
+        let Ok(env) = Envelope::parse(role, &bytes) else {
+            return Ok(None);
+        };
+        if env.role_type() != Some(class.tuf_type()) || !authority.satisfied_by(&env) {
+            return Ok(None);
+        }
+        let Some(version) = env
+            .signed
+            .get("version")
+            .and_then(serde_json::Value::as_u64)
+        else {
+            return Ok(None);
+        };
+        if c.version.is_some_and(|v| v != version) {
+            return Ok(None);
+        }
+        Ok(Some(Found {
+            envelope: env,
+            bytes,
+            version,
+            manifest: c.manifest.clone(),
+            parent: c.parent.clone(),
+        }))
     }
 
     /// The root chain from version 1 (checked against `pin` when given) to the newest root
@@ -315,6 +369,7 @@ impl MetaRepo {
                             bytes,
                             version: v,
                             manifest: c.manifest.clone(),
+                            parent: None,
                         },
                     ));
                     break;
@@ -343,49 +398,19 @@ impl MetaRepo {
         })
     }
 
-    /// Push one role version: the empty blob, the anchor, the metadata blob, the manifest.
+    /// Push one role version (`ocituf-oci`'s publisher: empty blob, anchor, metadata blob,
+    /// tagged manifest with `io.ocituf.parent`).
     pub async fn push(
         &self,
         role: &str,
         bytes: &[u8],
         parent: Option<&Digest>,
     ) -> anyhow::Result<Digest> {
-        let env =
-            Envelope::parse(role, bytes).config(|| format!("{role} metadata is malformed"))?;
-        let version = env
-            .signed
-            .get("version")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| fail(ErrorKind::Config, format!("{role} metadata has no version")))?;
-        let expires = env
-            .signed
-            .get("expires")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let anchor = Anchor::for_role(&self.name, role)
-            .config(|| format!("{role:?} cannot be a role name"))?;
-        self.ensure_anchor(&anchor).await?;
-        self.net(self.store.put_blob(bytes).await, || {
-            format!("could not push {role} version {version}")
+        let publisher = ocituf_oci::Publisher::new(self.store.clone(), self.name.clone());
+        let pushed = self.net(publisher.push(role, bytes, parent).await, || {
+            format!("could not push a new version of role {role:?}")
         })?;
-        let m = RoleVersionManifest::build(
-            &RoleVersionInfo {
-                root_of_trust: &self.name,
-                role,
-                version,
-                expires: &expires,
-                parent,
-            },
-            bytes,
-        )
-        .config(|| format!("could not build the manifest of {role} version {version}"))?;
-        self.net(
-            self.store
-                .put_manifest(MANIFEST_MEDIA_TYPE, &m.bytes, Some(&m.tag()))
-                .await,
-            || format!("could not push {role} version {version}"),
-        )
+        Ok(pushed.manifest_digest)
     }
 
     async fn ensure_anchor(&self, anchor: &Anchor) -> anyhow::Result<()> {
@@ -453,6 +478,7 @@ impl MetaRepo {
                 manifest: d.digest,
                 version: h.version,
                 metadata_digest: h.metadata_digest,
+                parent: None,
             };
             let Some(bytes) = self.fetch(&c).await? else {
                 continue;

@@ -86,3 +86,161 @@ fn refresh_without_init_or_with_unreachable_repository_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no trusted root"));
 }
+
+mod support;
+
+use ocituf_tuf::crypto::{KeyKind, PrivateKey};
+use ocituf_tuf::metadata::TargetFile;
+use ocituf_tuf::Repository;
+use support::StaticServer;
+
+/// A one-target repository in the standard layout, written with the repository API.
+/// Returns (metadata files by unversioned role name, the target's served file name).
+fn write_repo(dir: &Path, target: &[u8]) -> (Vec<(String, Vec<u8>)>, String) {
+    let md = dir.join("metadata");
+    std::fs::create_dir_all(&md).unwrap();
+    std::fs::create_dir_all(dir.join("targets")).unwrap();
+    let keys: Vec<PrivateKey> = (0..4)
+        .map(|_| PrivateKey::generate(KeyKind::Ed25519).unwrap())
+        .collect();
+    let mut repo = Repository::new(time::OffsetDateTime::now_utc() + time::Duration::days(30));
+    for (role, key) in ["root", "timestamp", "snapshot", "targets"]
+        .iter()
+        .zip(&keys)
+    {
+        repo.add_signer_key(role, key).unwrap();
+    }
+    let file = TargetFile::from_data(target, &["sha256"]).unwrap();
+    let served = format!("{}.file.txt", file.hashes["sha256"]);
+    std::fs::write(dir.join("targets").join(&served), target).unwrap();
+    repo.add_target("targets", "file.txt", file).unwrap();
+    let files = vec![
+        (
+            "targets".to_owned(),
+            repo.sign_targets("targets", &[&keys[3]]).unwrap(),
+        ),
+        (
+            "snapshot".to_owned(),
+            repo.sign_snapshot(&[&keys[2]]).unwrap(),
+        ),
+        (
+            "timestamp".to_owned(),
+            repo.sign_timestamp(&[&keys[1]]).unwrap(),
+        ),
+        ("root".to_owned(), repo.sign_root(&[&keys[0]]).unwrap()),
+    ];
+    for (role, bytes) in &files {
+        let name = if role == "timestamp" {
+            "timestamp.json".to_owned()
+        } else {
+            format!("1.{role}.json")
+        };
+        std::fs::write(md.join(name), bytes).unwrap();
+    }
+    (files, served)
+}
+
+fn run(args: &[&str], md: &Path, extra: &[&std::ffi::OsStr]) -> std::process::Output {
+    client()
+        .args(args)
+        .arg("--metadata-dir")
+        .arg(md)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn corrupt_cached_metadata_and_targets_are_replaced_and_valid_ones_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_dir = tmp.path().join("repo");
+    let content = b"the target\n";
+    let (files, served_name) = write_repo(&repo_dir, content);
+    let md = tmp.path().join("metadata");
+    let td = tmp.path().join("targets");
+    std::fs::create_dir_all(&md).unwrap();
+    let server = StaticServer::start(&repo_dir);
+    let url = format!("{}/metadata/", server.base);
+    let targets_url = format!("{}/targets/", server.base);
+    let metadata_args = ["--metadata-url", url.as_str()];
+
+    let out = run(
+        &[],
+        &md,
+        &[
+            "init".as_ref(),
+            repo_dir.join("metadata/1.root.json").as_os_str(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run(&metadata_args, &md, &["refresh".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Byte-exact, unversioned, nothing else.
+    let check_cache = || {
+        assert_eq!(
+            entries(&md),
+            [
+                "root.json",
+                "snapshot.json",
+                "targets.json",
+                "timestamp.json"
+            ]
+        );
+        for (role, bytes) in &files {
+            assert_eq!(
+                &std::fs::read(md.join(format!("{role}.json"))).unwrap(),
+                bytes,
+                "{role}"
+            );
+        }
+    };
+    check_cache();
+
+    // A cache damaged behind the client's back: truncated, bit-flipped, emptied.
+    let ts = std::fs::read(md.join("timestamp.json")).unwrap();
+    std::fs::write(md.join("timestamp.json"), &ts[..ts.len() / 2]).unwrap();
+    let mut snap = std::fs::read(md.join("snapshot.json")).unwrap();
+    let mid = snap.len() / 2;
+    snap[mid] ^= 0x01;
+    std::fs::write(md.join("snapshot.json"), snap).unwrap();
+    std::fs::write(md.join("targets.json"), b"").unwrap();
+    let out = run(&metadata_args, &md, &["refresh".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    check_cache();
+
+    // Download, then again: the second time the target in TD is reused, not fetched.
+    let download = |server_requests_before: usize| {
+        let out = client()
+            .args(["--metadata-url", url.as_str(), "--metadata-dir"])
+            .arg(&md)
+            .args([
+                "--target-name",
+                "file.txt",
+                "--target-base-url",
+                targets_url.as_str(),
+            ])
+            .arg("--target-dir")
+            .arg(&td)
+            .arg("download")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        server.requests()[server_requests_before..]
+            .iter()
+            .filter(|(path, _)| path.starts_with("/targets/"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let target_path = format!("/targets/{served_name}");
+    let n = server.requests().len();
+    assert_eq!(download(n), [(target_path.clone(), 200)]);
+    assert_eq!(std::fs::read(td.join("file.txt")).unwrap(), content);
+    let n = server.requests().len();
+    assert_eq!(download(n), []);
+    // A damaged target in TD is fetched again and replaced.
+    std::fs::write(td.join("file.txt"), b"the targeT\n").unwrap();
+    let n = server.requests().len();
+    assert_eq!(download(n), [(target_path, 200)]);
+    assert_eq!(std::fs::read(td.join("file.txt")).unwrap(), content);
+    assert_eq!(entries(&td), ["file.txt"]);
+}

@@ -13,11 +13,8 @@
 //! that installs it. `OCITUF_INTEROP_PYTHON` names another interpreter than `python3`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use ocituf_tuf::crypto::{KeyKind, PrivateKey, Signer};
 use ocituf_tuf::fs_store::role_file_stem;
@@ -26,15 +23,14 @@ use ocituf_tuf::{
     HttpConfig, HttpSource, MemoryStore, Repository, SystemClock, Updater, UpdaterConfig,
 };
 use sha2::Digest as _;
+use support::{python, StaticServer};
+
+mod support;
 
 /// Whether ocituf refused for the expected reason.
 type Check = fn(&ocituf_tuf::Error) -> bool;
 
 const INSTALL: &str = "python3 -m pip install -r tests/interop/requirements.txt";
-
-fn python() -> String {
-    std::env::var("OCITUF_INTEROP_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
 
 fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop")
@@ -56,62 +52,6 @@ fn require_python_tuf() {
             "cannot run {}: {e}; install Python 3 and run `{INSTALL}`",
             python()
         ),
-    }
-}
-
-/// `python3 -m http.server` on 127.0.0.1:0 serving `dir`; killed on drop.
-struct StaticServer {
-    child: Child,
-    base: String,
-}
-
-impl StaticServer {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(python())
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} -m http.server: {e}", python()));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // "Serving HTTP on 127.0.0.1 port 43727 (http://127.0.0.1:43727/) ..."
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Some(rest) = line.split(" port ").nth(1) {
-                    let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                    let _ = tx.send(port);
-                }
-            }
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("http.server did not report its port: {e}");
-            }
-        };
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use ocituf_oci::Digest;
+
 /// What kind of failure an error is: the command line's exit code follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -74,6 +76,93 @@ pub enum Error {
     #[error("no root of trust covers {image}: add one with `ocituf trust add SCOPE …`")]
     UnknownScope { image: String },
 
+    #[error("could not read the pinned root {}", path.display())]
+    PinnedRootRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "the pinned root {} has sha256 {actual}, but the trust policy pins {expected}: \
+         the file changed; pin it again with `ocituf trust add`",
+        path.display()
+    )]
+    PinnedRootDigest {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    #[error(
+        "{repository} has no root version 1 of root of trust {root_of_trust:?} with the pinned sha256 {sha256}"
+    )]
+    PinnedRootNotInRepository {
+        repository: String,
+        root_of_trust: String,
+        sha256: String,
+    },
+
+    #[error("could not open the metadata cache {}", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: ocituf_tuf::StoreError,
+    },
+
+    #[error("the TUF metadata of root of trust {root_of_trust:?} in {repository} was refused")]
+    Metadata {
+        root_of_trust: String,
+        repository: String,
+        #[source]
+        source: Box<ocituf_tuf::Error>,
+    },
+
+    #[error("{image} is not signed: no role of root of trust {root_of_trust:?} trusted for {target} lists it")]
+    NotSigned {
+        image: String,
+        target: String,
+        root_of_trust: String,
+    },
+
+    #[error(
+        "{target} in targets role {role:?} has no sha256 hash, so its digest cannot be checked"
+    )]
+    NoSha256 { target: String, role: String },
+
+    #[error(
+        "{image} is not signed: the registry says {served}, targets role {role:?} v{role_version} says {signed} (for {target})"
+    )]
+    DigestMismatch {
+        image: String,
+        target: String,
+        role: String,
+        role_version: u64,
+        served: Digest,
+        signed: Digest,
+    },
+
+    #[error(
+        "{image} is not signed: the registry serves a manifest longer than the {length} bytes targets role {role:?} v{role_version} signed ({signed})"
+    )]
+    ServedTooLarge {
+        image: String,
+        role: String,
+        role_version: u64,
+        length: u64,
+        signed: Digest,
+    },
+
+    #[error("the registry has no manifest for {image} (deleted, or the tag was never pushed)")]
+    ImageMissing { image: String },
+
+    #[error("could not fetch the manifest of {image}")]
+    ImageFetch {
+        image: String,
+        #[source]
+        source: Box<ocituf_oci::Error>,
+    },
+
     #[error("could not open the OCI repository {repository}")]
     OpenStore {
         repository: String,
@@ -96,7 +185,38 @@ impl Error {
             | Error::ScopeExists { .. }
             | Error::NoSuchScope { .. }
             | Error::UnknownScope { .. }
-            | Error::OpenStore { .. } => ErrorKind::Config,
+            | Error::OpenStore { .. }
+            | Error::PinnedRootRead { .. }
+            | Error::PinnedRootDigest { .. }
+            | Error::Cache { .. } => ErrorKind::Config,
+            Error::PinnedRootNotInRepository { .. }
+            | Error::NotSigned { .. }
+            | Error::NoSha256 { .. }
+            | Error::DigestMismatch { .. }
+            | Error::ServedTooLarge { .. }
+            | Error::ImageMissing { .. } => ErrorKind::Refused,
+            Error::ImageFetch { source, .. } => oci_kind(source),
+            Error::Metadata { source, .. } => tuf_kind(source),
         }
+    }
+}
+
+/// Registry and I/O failures may pass on retry; anything else the registry sent was refused.
+fn oci_kind(e: &ocituf_oci::Error) -> ErrorKind {
+    match e {
+        ocituf_oci::Error::Registry(_)
+        | ocituf_oci::Error::Io { .. }
+        | ocituf_oci::Error::Task(_) => ErrorKind::Network,
+        _ => ErrorKind::Refused,
+    }
+}
+
+/// Failures to fetch are network failures; the cache is configuration; every other TUF
+/// error is a verification that failed.
+fn tuf_kind(e: &ocituf_tuf::Error) -> ErrorKind {
+    match e {
+        ocituf_tuf::Error::Source(ocituf_tuf::SourceError::Fetch { .. }) => ErrorKind::Network,
+        ocituf_tuf::Error::Store(_) => ErrorKind::Config,
+        _ => ErrorKind::Refused,
     }
 }

@@ -1,8 +1,10 @@
 //! One module per command group; [`run`] dispatches.
 
 mod key;
+mod root;
 mod status;
 mod trust;
+mod verify;
 mod write;
 
 use ocituf_resolver::ErrorKind;
@@ -11,7 +13,6 @@ use crate::cli::{Cli, Command};
 use crate::failure::fail;
 
 /// Shared context of every command: where the policy and the cache are.
-#[allow(dead_code)] // cache_dir: used by verify/resolve once the updater lands
 pub struct Context {
     pub policy_file: std::path::PathBuf,
     pub cache_dir: std::path::PathBuf,
@@ -31,31 +32,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&a).await,
         Command::Status(a) => status::run(&a).await,
+        Command::Verify(a) => verify::run(&ctx, &a, false).await,
+        Command::Resolve(a) => verify::run(&ctx, &a, true).await,
         Command::ExampleImage(a) => example_image(&a).await,
-        other => Err(fail(
-            ErrorKind::Config,
-            format!(
-                "`ocituf {}` is not available in this build yet",
-                command_name(&other)
-            ),
-        )),
-    }
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Key(_) => "key",
-        Command::Init(_) => "init",
-        Command::Delegate(_) => "delegate",
-        Command::Sign(_) => "sign",
-        Command::Yank(_) => "yank",
-        Command::Publish(_) => "publish",
-        Command::Root(_) => "root",
-        Command::Trust(_) => "trust",
-        Command::Verify(_) => "verify",
-        Command::Resolve(_) => "resolve",
-        Command::Status(_) => "status",
-        Command::ExampleImage(_) => "example-image",
+        Command::Root(c) => root::run(c).await,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::when::expiry;
 /// Largest image manifest read (the distribution registry's own cap).
 const MAX_IMAGE_MANIFEST_LEN: u64 = 4 * 1024 * 1024;
 /// How many times a signer rebuilds on top of a concurrent winner before giving up.
-const MAX_SIGN_ATTEMPTS: u32 = 16;
+const MAX_SIGN_ATTEMPTS: u32 = 32;
 
 fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     specs.iter().map(|s| keys::load_private(s)).collect()
@@ -317,10 +317,11 @@ pub fn repo_for_image(
     }
     let policy = TrustPolicy::load(&ctx.policy_file)?;
     let entry = policy.lookup(image).map_err(|e| {
-        anyhow::Error::new(e).context(fail(
+        crate::failure::wrap(
+            anyhow::Error::new(e),
             ErrorKind::Config,
             format!("no metadata repository for {image}: pass --repo and --name, or add a trust policy entry"),
-        ))
+        )
     })?;
     let pin = match &entry.root.file {
         Some(f) => Some(
@@ -360,8 +361,9 @@ pub fn responsible_roles(state: &State, path: &str) -> anyhow::Result<Vec<String
     Ok(out)
 }
 
-/// Which role the given keys sign `path` into: `--role`, or the first responsible role
-/// (pre-order) whose authority includes one of the keys.
+/// Which role the given keys sign `path` into: `--role`, or the deepest responsible role
+/// (last in pre-order) whose authority includes one of the keys: delegations exist to move
+/// targets down to team roles and hash bins, so signing stops where delegation stops.
 fn pick_role(
     state: &State,
     path: &str,
@@ -389,6 +391,7 @@ fn pick_role(
     };
     responsible
         .iter()
+        .rev()
         .find(|r| ours(r))
         .cloned()
         .ok_or_else(|| {
@@ -408,75 +411,132 @@ fn pick_role(
         })
 }
 
-/// Apply `edit` to the newest version of `role` and push the result; when another writer
-/// wins the race for the same version, rebuild on top of the winner. Succeeds once the
-/// newest verified version contains the edit.
+/// The changes `sibling` made to `parent`, applied to `merged`: targets added, changed or
+/// removed, and the delegations when the sibling changed them.
+fn apply_diff(merged: &mut Targets, parent: Option<&Targets>, sibling: &Targets) {
+    let empty = BTreeMap::new();
+    let before = parent.map_or(&empty, |p| &p.targets);
+    for (name, file) in &sibling.targets {
+        if before.get(name) != Some(file) {
+            merged.targets.insert(name.clone(), file.clone());
+        }
+    }
+    for name in before.keys() {
+        if !sibling.targets.contains_key(name) {
+            merged.targets.remove(name);
+        }
+    }
+    if parent.map(|p| &p.delegations) != Some(&sibling.delegations) {
+        merged.delegations.clone_from(&sibling.delegations);
+    }
+}
+
+/// One base to build on from every verified version at the highest version number: the
+/// lowest-digest one, plus what each racing sibling changed relative to its own parent. So a
+/// writer that arrives late never drops the target of a writer that already finished.
+async fn merge_newest(
+    repo: &MetaRepo,
+    role: &str,
+    auth: &Authority,
+    tops: &[Found],
+) -> anyhow::Result<(Targets, Option<Digest>)> {
+    let parse = |f: &Found| {
+        Targets::from_signed(&f.envelope.signed)
+            .config(|| format!("role {role:?} version {} is malformed", f.version))
+    };
+    let Some(winner) = tops.first() else {
+        return Err(fail(
+            ErrorKind::Network,
+            format!("no version of role {role:?} can be read back"),
+        ));
+    };
+    let mut merged = parse(winner)?;
+    for sibling in &tops[1..] {
+        let parent = match &sibling.parent {
+            Some(d) => match repo.verified_at(role, d, auth).await? {
+                Some(p) => Some(parse(&p)?),
+                None => None,
+            },
+            None => None,
+        };
+        apply_diff(&mut merged, parent.as_ref(), &parse(sibling)?);
+    }
+    Ok((merged, Some(winner.manifest.clone())))
+}
+
+/// Apply `edit` to the newest version of `role` and push the result. Then read the role
+/// back: the edit is done once every verified version at the highest version number holds
+/// it. Otherwise (another CI job raced us) rebuild on top of all of them and try again.
 async fn update_targets_role(
     repo: &MetaRepo,
     role: &str,
     auth: &Authority,
     signers: &[&dyn Signer],
     expires: OffsetDateTime,
-    mut base: Option<Found>,
+    base: Option<Found>,
     edit: &dyn Fn(&mut Targets) -> anyhow::Result<bool>,
 ) -> anyhow::Result<u64> {
     check_threshold(role, signers, auth)?;
+    let mut base: (Option<Targets>, Option<Digest>) = match &base {
+        Some(f) => (
+            Some(
+                Targets::from_signed(&f.envelope.signed)
+                    .config(|| format!("role {role:?} version {} is malformed", f.version))?,
+            ),
+            Some(f.manifest.clone()),
+        ),
+        None => (None, None),
+    };
     for attempt in 0..MAX_SIGN_ATTEMPTS {
-        let mut t = match &base {
-            Some(f) => Targets::from_signed(&f.envelope.signed)
-                .config(|| format!("role {role:?} version {} is malformed", f.version))?,
-            None => Targets {
-                spec_version: SPEC_VERSION.to_owned(),
-                version: 0,
-                expires,
-                targets: BTreeMap::new(),
-                delegations: None,
-                extra: BTreeMap::new(),
-            },
-        };
+        let mut t = base.0.clone().unwrap_or_else(|| Targets {
+            spec_version: SPEC_VERSION.to_owned(),
+            version: 0,
+            expires,
+            targets: BTreeMap::new(),
+            delegations: None,
+            extra: BTreeMap::new(),
+        });
         let changed = edit(&mut t)?;
-        if !changed && base.is_some() {
+        if !changed && attempt == 0 {
+            // Nothing to do: the newest version already says what we would write.
             return Ok(t.version);
         }
+        // After a race the merged base may already hold our edit; it is pushed anyway so
+        // that one newest version holds every racer's change.
         t.version += 1;
         t.expires = expires;
         let (_, bytes) = sign_envelope(to_value(&t)?, signers, Vec::new())?;
-        let parent = base.as_ref().map(|f| f.manifest.clone());
-        let mine = repo.push(role, &bytes, parent.as_ref()).await?;
-        let newest = repo.newest(role, auth).await?;
-        match newest {
-            Some(n) if n.manifest == mine => return Ok(t.version),
-            Some(n) => {
-                // Someone else's version is the newest. If it already holds our edit (it was
-                // built on top of ours), we are done; otherwise rebuild on top of it.
-                let mut winner = Targets::from_signed(&n.envelope.signed)
-                    .config(|| format!("role {role:?} version {} is malformed", n.version))?;
-                if !edit(&mut winner)? {
-                    return Ok(n.version);
-                }
-                eprintln!(
-                    "another writer published {role} version {} first; retrying on top of it (attempt {})",
-                    n.version,
-                    attempt + 2
-                );
-                base = Some(n);
-            }
-            None => {
-                return Err(fail(
-                    ErrorKind::Network,
-                    format!(
-                        "{role} version {} was pushed but cannot be read back from {}",
-                        t.version, repo.location
-                    ),
-                ))
+        repo.push(role, &bytes, base.1.as_ref()).await?;
+        let tops = repo.newest_all(role, auth).await?;
+        let mut all_hold = !tops.is_empty();
+        for f in &tops {
+            let mut copy = Targets::from_signed(&f.envelope.signed)
+                .config(|| format!("role {role:?} version {} is malformed", f.version))?;
+            if edit(&mut copy)? {
+                all_hold = false;
             }
         }
-        let jitter = u64::from(std::process::id() % 50) + 10 * u64::from(attempt);
+        if all_hold {
+            return Ok(tops.first().map_or(t.version, |f| f.version));
+        }
+        eprintln!(
+            "another writer published {role} version {} at the same time; merging and retrying (attempt {})",
+            tops.first().map_or(0, |f| f.version),
+            attempt + 2
+        );
+        let (merged, parent) = merge_newest(repo, role, auth, &tops).await?;
+        base = (Some(merged), parent);
+        // Back off with jitter so racing jobs stop colliding: up to 50 ms more per attempt.
+        let noise = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()))
+            ^ u64::from(std::process::id());
+        let jitter = noise % (50 * (u64::from(attempt) + 1));
         tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
     }
     Err(fail(
         ErrorKind::Network,
-        format!("gave up after {MAX_SIGN_ATTEMPTS} attempts: other writers keep winning the race for role {role:?}"),
+        format!("gave up after {MAX_SIGN_ATTEMPTS} attempts: other writers keep racing for role {role:?}"),
     ))
 }
 
@@ -710,7 +770,7 @@ pub async fn delegate(a: &DelegateArgs) -> anyhow::Result<()> {
         }
         // The team role delegates to its bins; making that version needs the team's keys.
         let team_signers = load_signers(&a.keys).map_err(|e| {
-            e.context(fail(ErrorKind::Config, "--hash-bins needs the team's private keys as --key (they sign the role that delegates to the bins)"))
+            crate::failure::wrap(e, ErrorKind::Config, "--hash-bins needs the team's private keys as --key (they sign the role that delegates to the bins)")
         })?;
         let team_auth = Authority {
             keys: team_keys.clone(),

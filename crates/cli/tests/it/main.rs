@@ -1,6 +1,10 @@
 //! End-to-end tests of the `ocituf` binary: help text snapshots, exit codes, error messages,
 //! and every command against an OCI layout (and the test registries).
 
+mod flows;
 mod help;
+mod layout;
+mod registries;
+mod setup;
 mod support;
 mod trust;

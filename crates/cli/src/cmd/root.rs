@@ -1,0 +1,184 @@
+//! `ocituf root rotate` and `ocituf root sign`: new root versions signed by several key
+//! holders at different times. A version that does not yet meet the thresholds of both the
+//! current and the new root (TUF 5.3.4) waits in the repository as a pending root, which
+//! clients never see.
+
+use std::collections::BTreeMap;
+
+use ocituf_resolver::{ErrorKind, RepositoryReference};
+use ocituf_tuf::crypto::{KeyId, PrivateKey, Signer};
+use ocituf_tuf::metadata::{Envelope, Role, Root, TOP_LEVEL_ROLES};
+use time::OffsetDateTime;
+
+use crate::cli::{RootCommand, RootRotateArgs, RootSignArgs};
+use crate::failure::{fail, ResultExt as _};
+use crate::keys;
+use crate::repo::{valid_signatures, Authority, Found, MetaRepo};
+use crate::when::expiry;
+
+pub async fn run(cmd: RootCommand) -> anyhow::Result<()> {
+    match cmd {
+        RootCommand::Rotate(a) => rotate(&a).await,
+        RootCommand::Sign(a) => sign(&a).await,
+    }
+}
+
+/// Sign `env` with the keys of `signers` that the current or the new root names, then
+/// publish it (both thresholds met) or store it as pending.
+async fn sign_and_store(
+    repo: &MetaRepo,
+    current: &Root,
+    current_found: &Found,
+    mut env: Envelope,
+    signers: &[PrivateKey],
+) -> anyhow::Result<()> {
+    let new_root =
+        Root::from_signed(&env.signed).config(|| "the new root is not valid".to_owned())?;
+    let old = Authority::of_top_level(current, "root")?;
+    let new = Authority::of_top_level(&new_root, "root")?;
+    let usable: Vec<&dyn Signer> = signers
+        .iter()
+        .filter(|k| old.keyids.contains(k.key_id()) || new.keyids.contains(k.key_id()))
+        .map(|k| k as &dyn Signer)
+        .collect();
+    if usable.is_empty() {
+        return Err(fail(
+            ErrorKind::Config,
+            "none of the given keys is a root key of the current or the new root (wrong key?)",
+        ));
+    }
+    ocituf_tuf::editor::sign_envelope(&mut env, &usable)
+        .config(|| "could not sign the root".to_owned())?;
+    let bytes = crate::repo::file_bytes(&env)?;
+    let (o, n) = (
+        valid_signatures(&env, &old.keys, &old.keyids),
+        valid_signatures(&env, &new.keys, &new.keyids),
+    );
+    if o >= old.threshold && n >= new.threshold {
+        repo.push("root", &bytes, Some(&current_found.manifest))
+            .await?;
+        outln!(
+            "published root version {} (signed by {o}/{} current and {n}/{} new root keys); clients follow it on their next refresh",
+            new_root.version, old.threshold, new.threshold
+        );
+    } else {
+        repo.push_pending_root(&bytes, new_root.version).await?;
+        outln!(
+            "root version {} is pending: signed by {o}/{} current and {n}/{} new root keys; other holders run `ocituf root sign`",
+            new_root.version, old.threshold, new.threshold
+        );
+    }
+    Ok(())
+}
+
+fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
+    specs.iter().map(|s| keys::load_private(s)).collect()
+}
+
+async fn rotate(a: &RootRotateArgs) -> anyhow::Result<()> {
+    let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    if !TOP_LEVEL_ROLES.contains(&a.role.as_str()) {
+        return Err(fail(
+            ErrorKind::Config,
+            format!(
+                "--role {:?} is not a top-level role (root, targets, snapshot, timestamp); \
+                 delegated roles change with `ocituf delegate`",
+                a.role
+            ),
+        ));
+    }
+    let signers = load_signers(&a.keys)?;
+    let (current, found) = repo.root_chain(None).await?;
+    let mut new = current.clone();
+    new.version = current.version + 1;
+    new.expires = expiry("expires", &a.expires, OffsetDateTime::now_utc())?;
+    let role = new
+        .roles
+        .get_mut(&a.role)
+        .ok_or_else(|| fail(ErrorKind::Config, format!("root has no role {:?}", a.role)))?;
+    for spec in &a.add_keys {
+        let key = keys::load_public(spec)?;
+        let id = KeyId::new(keys::key_id(&key)?);
+        if !role.keyids.contains(&id) {
+            role.keyids.push(id.clone());
+        }
+        new.keys.insert(id, key);
+    }
+    for prefix in &a.remove_keys {
+        let matching: Vec<KeyId> = role
+            .keyids
+            .iter()
+            .filter(|k| prefix.len() >= 8 && k.as_str().starts_with(prefix.as_str()))
+            .cloned()
+            .collect();
+        let [id] = matching.as_slice() else {
+            return Err(fail(
+                ErrorKind::Config,
+                format!(
+                    "--remove-key {prefix:?} matches {} keys of role {:?} (give at least 8 hex digits of one keyid; see `ocituf status`)",
+                    matching.len(),
+                    a.role
+                ),
+            ));
+        };
+        role.keyids.retain(|k| k != id);
+    }
+    if let Some(t) = a.threshold {
+        role.threshold = t;
+    }
+    if role.threshold == 0 || role.threshold as usize > role.keyids.len() {
+        return Err(fail(
+            ErrorKind::Config,
+            format!(
+                "role {:?} would have threshold {} with {} keys",
+                a.role,
+                role.threshold,
+                role.keyids.len()
+            ),
+        ));
+    }
+    // Drop keys no role uses any more.
+    let used: Vec<KeyId> = new.roles.values().flat_map(|r| r.keyids.clone()).collect();
+    new.keys.retain(|id, _| used.contains(id));
+    new.validate()
+        .config(|| "the new root is not valid".to_owned())?;
+    let env = Envelope {
+        signed: new
+            .to_signed()
+            .config(|| "could not serialise the root".to_owned())?,
+        signatures: Vec::new(),
+        extra: BTreeMap::new(),
+    };
+    sign_and_store(&repo, &current, &found, env, &signers).await
+}
+
+async fn sign(a: &RootSignArgs) -> anyhow::Result<()> {
+    let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let signers = load_signers(&a.keys)?;
+    let (current, found) = repo.root_chain(None).await?;
+    let next = current.version + 1;
+    let old = Authority::of_top_level(&current, "root")?;
+    // Of several pending candidates for the next version, continue the most signed one.
+    let mut best: Option<(u32, Envelope)> = None;
+    for (version, env) in repo.pending_roots(current.version).await? {
+        if version != next {
+            continue;
+        }
+        let count = valid_signatures(&env, &old.keys, &old.keyids);
+        if best.as_ref().is_none_or(|(c, _)| count > *c) {
+            best = Some((count, env));
+        }
+    }
+    let Some((_, env)) = best else {
+        return Err(fail(
+            ErrorKind::Config,
+            format!(
+                "no pending root version {next} of {:?} in {repo_ref}: start one with `ocituf root rotate`",
+                a.repo.name
+            ),
+        ));
+    };
+    sign_and_store(&repo, &current, &found, env, &signers).await
+}

@@ -1,0 +1,206 @@
+//! Every command end to end, the same flow against each kind of store: an OCI layout, the
+//! fallback-only registry (distribution 2.8) and the registry with the referrers API.
+
+use crate::support::{Env, Run};
+
+/// Where the metadata and images of one test live.
+pub struct Place {
+    /// Prefix before a repository name: `oci:/tmp/x/reg:` or `127.0.0.1:5000/`.
+    pub prefix: String,
+}
+
+impl Place {
+    pub fn repo(&self, r: &str) -> String {
+        format!("{}{r}", self.prefix)
+    }
+}
+
+/// Keys, a root of trust `acme` in `acme/tuf`, a delegation of `acme/app` to the `app` role,
+/// and a trust policy entry pinning the root.
+pub fn set_up(env: &Env, place: &Place) {
+    for k in ["root", "targets", "online", "app", "other"] {
+        env.run(&["key", "generate", "--out", &format!("{k}.pem")])
+            .ok();
+    }
+    let tuf = place.repo("acme/tuf");
+    env.run(&[
+        "init",
+        &tuf,
+        "--name",
+        "acme",
+        "--root-key",
+        "root.pem",
+        "--targets-key",
+        "targets.pem",
+        "--snapshot-key",
+        "online.pem",
+        "--timestamp-key",
+        "online.pem",
+        "--out-root",
+        "acme.root.json",
+    ])
+    .ok();
+    env.run(&[
+        "delegate",
+        &tuf,
+        "--name",
+        "acme",
+        "--role",
+        "app",
+        "--path",
+        "acme/app:*",
+        "--path",
+        "acme/app@*",
+        "--key",
+        "app.pem",
+        "--signing-key",
+        "targets.pem",
+    ])
+    .ok();
+    env.run(&[
+        "trust",
+        "add",
+        &place.repo("acme/*"),
+        "--repo",
+        &tuf,
+        "--name",
+        "acme",
+        "--root",
+        "acme.root.json",
+    ])
+    .ok();
+}
+
+pub fn publish(env: &Env, place: &Place) -> Run {
+    env.run(&[
+        "publish",
+        &place.repo("acme/tuf"),
+        "--name",
+        "acme",
+        "--snapshot-key",
+        "online.pem",
+        "--timestamp-key",
+        "online.pem",
+    ])
+}
+
+pub fn push_image(env: &Env, image: &str, message: &str) -> String {
+    let out = env
+        .run(&["example-image", image, "--message", message])
+        .ok()
+        .trim()
+        .to_owned();
+    out.rsplit_once('@').unwrap().1.to_owned()
+}
+
+/// init → delegate → trust add → push → sign (key from env) → publish → verify/resolve →
+/// tamper (tag moved) refused → re-sign → yank → refused; status along the way.
+pub fn whole_flow(env: &Env, place: &Place) {
+    set_up(env, place);
+    let image = place.repo("acme/app:1.0");
+    let digest = push_image(env, &image, "one");
+
+    // Signed but not yet published: clients do not see it.
+    let pem = std::fs::read_to_string(env.path("app.pem")).unwrap();
+    let signed = env.run_env(
+        &["sign", &image, "--key", "env:APP_KEY"],
+        &[("APP_KEY", &pem)],
+    );
+    assert_eq!(signed.ok().trim(), format!("{image}@{digest}"));
+    assert!(signed.stderr.contains("role \"app\""), "{signed:#?}");
+    env.run(&["verify", &image])
+        .fails(1, &["is not signed", "acme/app:1.0"]);
+    let status = env.run(&["status", &place.repo("acme/tuf"), "-n", "acme"]);
+    assert!(
+        status.ok().contains("not yet published: app version 1"),
+        "{status:#?}"
+    );
+
+    publish(env, place).ok();
+    assert_eq!(env.run(&["verify", &image]).ok().trim(), digest);
+    let pinned = env.run(&["resolve", &image]).ok().trim().to_owned();
+    assert_eq!(pinned, format!("{image}@{digest}"));
+    // A pull by digest verifies by the digest name the signer added.
+    assert_eq!(env.run(&["verify", &pinned]).ok().trim(), digest);
+    let by_digest = format!("{}@{digest}", place.repo("acme/app"));
+    assert_eq!(env.run(&["verify", &by_digest]).ok().trim(), digest);
+    let json: serde_json::Value =
+        serde_json::from_str(env.run(&["verify", &image, "--json"]).ok()).unwrap();
+    assert_eq!(json["digest"], digest.as_str());
+    assert_eq!(json["role"], "app");
+    assert_eq!(json["role_version"], 1);
+    assert_eq!(json["root_of_trust"], "acme");
+    // Warm cache, nothing new: one request to the metadata repository (the top listing).
+    assert_eq!(json["metadata_requests"], 1, "{json}");
+
+    // Tamper: the registry moves the tag. Refused, naming role, version and both digests.
+    let evil = push_image(env, &image, "evil");
+    env.run(&["verify", &image]).fails(
+        1,
+        &["is not signed", &evil, &digest, "targets role \"app\" v1"],
+    );
+    env.run(&["resolve", &image]).fails(1, &["is not signed"]);
+    // A digest that was never signed is refused too.
+    env.run(&["verify", &format!("{}@{evil}", place.repo("acme/app"))])
+        .fails(1, &["is not signed"]);
+
+    // The owners sign the new digest; yanking it makes clients refuse the tag again.
+    env.run(&["sign", &image, "--key", "app.pem"]).ok();
+    publish(env, place).ok();
+    assert_eq!(env.run(&["verify", &image]).ok().trim(), evil);
+    env.run(&["yank", &image, "--key", "app.pem"]).ok();
+    publish(env, place).ok();
+    env.run(&["verify", &image]).fails(1, &["is not signed"]);
+
+    let status: serde_json::Value = serde_json::from_str(
+        env.run(&["status", &place.repo("acme/tuf"), "-n", "acme", "--json"])
+            .ok(),
+    )
+    .unwrap();
+    assert_eq!(status["delegated_roles"][0]["role"], "app");
+    assert_eq!(status["delegated_roles"][0]["version"], 3);
+    assert_eq!(status["delegated_roles"][0]["published_version"], 3);
+    assert_eq!(status["unpublished"].as_array().unwrap().len(), 0);
+}
+
+/// Several CI jobs sign different tags into the same role at once: no target is lost.
+pub fn concurrent_signers(env: &Env, place: &Place, jobs: usize) {
+    set_up(env, place);
+    let images: Vec<String> = (0..jobs)
+        .map(|i| {
+            let image = place.repo(&format!("acme/app:{i}"));
+            push_image(env, &image, &format!("job {i}"));
+            image
+        })
+        .collect();
+    let children: Vec<_> = images
+        .iter()
+        .map(|image| {
+            env.command()
+                .args(["sign", image, "--key", "app.pem"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a concurrent signer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    publish(env, place).ok();
+    for image in &images {
+        let v = env.run(&["verify", image]);
+        if v.code != 0 {
+            let status = env.run(&["status", &place.repo("acme/tuf"), "-n", "acme", "--json"]);
+            panic!(
+                "{image} lost after concurrent signing: {v:#?}\nstatus: {}",
+                status.stdout
+            );
+        }
+    }
+}
