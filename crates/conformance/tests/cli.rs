@@ -69,7 +69,7 @@ fn init_with_missing_root_exits_1() {
 }
 
 #[test]
-fn refresh_without_init_or_with_unreachable_repository_exits_1() {
+fn refresh_without_init_exits_1() {
     let tmp = tempfile::tempdir().unwrap();
     let md = tmp.path().join("metadata");
     // Port 9 on loopback (discard) is closed on test machines: connection refused.
@@ -243,4 +243,10 @@ fn corrupt_cached_metadata_and_targets_are_replaced_and_valid_ones_reused() {
     assert_eq!(download(n), [(target_path, 200)]);
     assert_eq!(std::fs::read(td.join("file.txt")).unwrap(), content);
     assert_eq!(entries(&td), ["file.txt"]);
+
+    // The repository gone: refresh fails with exactly 1 and the trusted cache is kept.
+    drop(server);
+    let out = run(&metadata_args, &md, &["refresh".as_ref()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    check_cache();
 }
