@@ -269,18 +269,32 @@ impl MetaRepo {
         Ok(out)
     }
 
-    /// The version of `role` stored under manifest `digest`, if it verifies.
+    /// The version of `role` stored under manifest `digest`, if it verifies (with the
+    /// parent its manifest names).
     pub async fn verified_at(
         &self,
         role: &str,
         digest: &Digest,
         authority: &Authority,
     ) -> anyhow::Result<Option<Found>> {
+        let Some(m) = self.net(
+            self.store
+                .get_manifest(ManifestRef::Digest(digest), mapping::MAX_MANIFEST_LEN)
+                .await,
+            || format!("could not fetch manifest {digest}"),
+        )?
+        else {
+            return Ok(None);
+        };
+        let Ok(parsed) = mapping::parse_role_manifest(digest.as_str(), &m.bytes) else {
+            return Ok(None);
+        };
+        let h = Hints::from_annotations(&parsed.annotations);
         let c = Candidate {
             manifest: digest.clone(),
-            version: None,
-            metadata_digest: None,
-            parent: None,
+            version: h.version,
+            metadata_digest: Some(parsed.metadata_digest),
+            parent: h.parent,
         };
         self.verified(role, &c, authority).await
     }

@@ -22,6 +22,8 @@ use crate::when::expiry;
 const MAX_IMAGE_MANIFEST_LEN: u64 = 4 * 1024 * 1024;
 /// How many times a signer rebuilds on top of a concurrent winner before giving up.
 const MAX_SIGN_ATTEMPTS: u32 = 32;
+/// How long a signer waits before confirming that its change is in every newest version.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
 
 fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     specs.iter().map(|s| keys::load_private(s)).collect()
@@ -411,7 +413,7 @@ fn pick_role(
         })
 }
 
-/// The changes `sibling` made to `parent`, applied to `merged`: targets added, changed or
+/// The changes `sibling` made since `parent` (their common ancestor), applied to `merged`: targets added, changed or
 /// removed, and the delegations when the sibling changed them.
 fn apply_diff(merged: &mut Targets, parent: Option<&Targets>, sibling: &Targets) {
     let empty = BTreeMap::new();
@@ -431,9 +433,56 @@ fn apply_diff(merged: &mut Targets, parent: Option<&Targets>, sibling: &Targets)
     }
 }
 
+/// Whether every version in `tops` already holds `edit` (and there is at least one).
+fn all_hold_edit(
+    role: &str,
+    tops: &[Found],
+    edit: &dyn Fn(&mut Targets) -> anyhow::Result<bool>,
+) -> anyhow::Result<bool> {
+    for f in tops {
+        let mut copy = Targets::from_signed(&f.envelope.signed)
+            .config(|| format!("role {role:?} version {} is malformed", f.version))?;
+        if edit(&mut copy)? {
+            return Ok(false);
+        }
+    }
+    Ok(!tops.is_empty())
+}
+
+/// How far back a merge follows `io.ocituf.parent` links to find a common ancestor.
+const MAX_ANCESTORS: usize = 128;
+
+/// The verified ancestors of `start` through its parent links, nearest first.
+async fn ancestors(
+    repo: &MetaRepo,
+    role: &str,
+    auth: &Authority,
+    start: &Found,
+    seen: &mut BTreeMap<Digest, Option<Found>>,
+) -> anyhow::Result<Vec<(Digest, Option<Found>)>> {
+    let mut out: Vec<(Digest, Option<Found>)> = Vec::new();
+    let mut next = start.parent.clone();
+    while let Some(d) = next.take() {
+        if out.len() >= MAX_ANCESTORS || out.iter().any(|(x, _)| *x == d) {
+            break;
+        }
+        let found = if let Some(f) = seen.get(&d) {
+            f.clone()
+        } else {
+            let f = repo.verified_at(role, &d, auth).await?;
+            seen.insert(d.clone(), f.clone());
+            f
+        };
+        next = found.as_ref().and_then(|f| f.parent.clone());
+        out.push((d, found));
+    }
+    Ok(out)
+}
+
 /// One base to build on from every verified version at the highest version number: the
-/// lowest-digest one, plus what each racing sibling changed relative to its own parent. So a
-/// writer that arrives late never drops the target of a writer that already finished.
+/// lowest-digest one, plus what each racing sibling changed since its nearest common
+/// ancestor with it (a three-way merge along `io.ocituf.parent` links). So a writer never
+/// drops a change that another writer's line of versions holds.
 async fn merge_newest(
     repo: &MetaRepo,
     role: &str,
@@ -450,16 +499,28 @@ async fn merge_newest(
             format!("no version of role {role:?} can be read back"),
         ));
     };
+    let mut seen = BTreeMap::new();
+    let mut winner_line = vec![winner.manifest.clone()];
+    winner_line.extend(
+        ancestors(repo, role, auth, winner, &mut seen)
+            .await?
+            .into_iter()
+            .map(|(d, _)| d),
+    );
     let mut merged = parse(winner)?;
     for sibling in &tops[1..] {
-        let parent = match &sibling.parent {
-            Some(d) => match repo.verified_at(role, d, auth).await? {
-                Some(p) => Some(parse(&p)?),
-                None => None,
-            },
+        let mut common = None;
+        for (d, f) in ancestors(repo, role, auth, sibling, &mut seen).await? {
+            if winner_line.contains(&d) {
+                common = f;
+                break;
+            }
+        }
+        let common = match &common {
+            Some(f) => Some(parse(f)?),
             None => None,
         };
-        apply_diff(&mut merged, parent.as_ref(), &parse(sibling)?);
+        apply_diff(&mut merged, common.as_ref(), &parse(sibling)?);
     }
     Ok((merged, Some(winner.manifest.clone())))
 }
@@ -507,17 +568,15 @@ async fn update_targets_role(
         t.expires = expires;
         let (_, bytes) = sign_envelope(to_value(&t)?, signers, Vec::new())?;
         repo.push(role, &bytes, base.1.as_ref()).await?;
-        let tops = repo.newest_all(role, auth).await?;
-        let mut all_hold = !tops.is_empty();
-        for f in &tops {
-            let mut copy = Targets::from_signed(&f.envelope.signed)
-                .config(|| format!("role {role:?} version {} is malformed", f.version))?;
-            if edit(&mut copy)? {
-                all_hold = false;
+        let mut tops = repo.newest_all(role, auth).await?;
+        if all_hold_edit(role, &tops, edit)? {
+            // Confirm after a pause: a job that read an older version before ours appeared
+            // may still push a sibling, and its merge must not drop our change unseen.
+            tokio::time::sleep(SETTLE).await;
+            tops = repo.newest_all(role, auth).await?;
+            if all_hold_edit(role, &tops, edit)? {
+                return Ok(tops.first().map_or(t.version, |f| f.version));
             }
-        }
-        if all_hold {
-            return Ok(tops.first().map_or(t.version, |f| f.version));
         }
         eprintln!(
             "another writer published {role} version {} at the same time; merging and retrying (attempt {})",

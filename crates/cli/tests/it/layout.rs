@@ -21,7 +21,7 @@ fn whole_flow_on_a_layout() {
 #[test]
 fn concurrent_signers_on_a_layout_lose_nothing() {
     let env = Env::new();
-    flows::concurrent_signers(&env, &layout(&env), 6);
+    flows::concurrent_signers(&env, &layout(&env), 12);
 }
 
 #[test]

@@ -31,7 +31,7 @@ fn whole_flow_on_referrers_registry() {
 fn concurrent_signers_on_distribution_fallback_lose_nothing() {
     let registry = Distribution::start();
     let env = Env::new();
-    flows::concurrent_signers(&env, &place(registry.addr()), 4);
+    flows::concurrent_signers(&env, &place(registry.addr()), 8);
 }
 
 #[test]

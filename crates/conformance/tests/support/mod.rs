@@ -84,7 +84,7 @@ impl StaticServer {
     /// The paths of the GET requests served so far, with their status: `("/x", 200)`.
     pub fn requests(&self) -> Vec<(String, u16)> {
         // The log line is written after the response: give the last one a moment.
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(300));
         self.log
             .lock()
             .unwrap()

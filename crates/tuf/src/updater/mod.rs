@@ -192,7 +192,10 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         } else {
             return Ok(());
         }
-        let snapshot_len = self.snapshot_limit();
+        // The cached snapshot is the rollback reference (TUF 5.5.5): bound it by the
+        // configured maximum, never by the length the newest timestamp gives the *next*
+        // snapshot, or a shorter new snapshot would make the reference unreadable.
+        let snapshot_len = self.config.snapshot_max_len;
         if let Some(bytes) = cached(self.store.load("snapshot", snapshot_len).await)? {
             if let Err(e) = self.trusted.update_snapshot(&bytes, now, Origin::Cache) {
                 tracing::debug!(error = %e, "cached snapshot not used");
@@ -208,14 +211,6 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             }
         }
         Ok(())
-    }
-
-    fn snapshot_limit(&self) -> u64 {
-        self.trusted
-            .timestamp()
-            .and_then(|t| t.snapshot_meta().ok())
-            .and_then(|m| m.length)
-            .unwrap_or(self.config.snapshot_max_len)
     }
 
     fn targets_limit(&self, role: &str) -> u64 {
@@ -351,7 +346,10 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
     /// TUF 5.5: the cached snapshot if it is the one the timestamp names, else fetch it.
     async fn update_snapshot(&mut self) -> Result<(), Error> {
         let now = self.now;
-        if let Some(bytes) = cached(self.store.load("snapshot", self.snapshot_limit()).await)? {
+        // Bounded by the configured maximum, not the timestamp's length: see
+        // load_cached_top_level (the cached snapshot is the rollback reference).
+        let snapshot_len = self.config.snapshot_max_len;
+        if let Some(bytes) = cached(self.store.load("snapshot", snapshot_len).await)? {
             match self.trusted.update_snapshot(&bytes, now, Origin::Cache) {
                 Ok(()) => return Ok(()),
                 Err(e) => tracing::debug!(error = %e, "cached snapshot not used"),
