@@ -143,8 +143,12 @@ pub trait ArtifactStore: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<Descriptor>, ReferrersSource), crate::Error>> + Send;
 }
 
-/// A shared reference to a store is a store (one store behind several sources/publishers).
-impl<S: ArtifactStore + ?Sized> ArtifactStore for &S {
+/// Implements `ArtifactStore` for a pointer type by forwarding every method to the pointee,
+/// so the two impls below cannot drift apart.
+macro_rules! forward_artifact_store {
+    ($(#[$doc:meta])* $ty:ty) => {
+        $(#[$doc])*
+        impl<S: ArtifactStore + ?Sized> ArtifactStore for $ty {
     fn location(&self) -> String {
         (**self).location()
     }
@@ -199,62 +203,15 @@ impl<S: ArtifactStore + ?Sized> ArtifactStore for &S {
     ) -> impl Future<Output = Result<(Vec<Descriptor>, ReferrersSource), crate::Error>> + Send {
         (**self).referrers(subject, artifact_type)
     }
+        }
+    };
 }
 
-/// A shared store is a store (one store behind several tasks).
-impl<S: ArtifactStore + ?Sized> ArtifactStore for std::sync::Arc<S> {
-    fn location(&self) -> String {
-        (**self).location()
-    }
-
-    fn get_blob(
-        &self,
-        digest: &Digest,
-        max_len: u64,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, crate::Error>> + Send {
-        (**self).get_blob(digest, max_len)
-    }
-
-    fn put_blob(&self, bytes: &[u8]) -> impl Future<Output = Result<Digest, crate::Error>> + Send {
-        (**self).put_blob(bytes)
-    }
-
-    fn get_manifest(
-        &self,
-        reference: ManifestRef<'_>,
-        max_len: u64,
-    ) -> impl Future<Output = Result<Option<Manifest>, crate::Error>> + Send {
-        (**self).get_manifest(reference, max_len)
-    }
-
-    fn head_manifest(
-        &self,
-        reference: ManifestRef<'_>,
-    ) -> impl Future<Output = Result<Option<Descriptor>, crate::Error>> + Send {
-        (**self).head_manifest(reference)
-    }
-
-    fn put_manifest(
-        &self,
-        media_type: &str,
-        bytes: &[u8],
-        tag: Option<&str>,
-    ) -> impl Future<Output = Result<Digest, crate::Error>> + Send {
-        (**self).put_manifest(media_type, bytes, tag)
-    }
-
-    fn delete_manifest(
-        &self,
-        digest: &Digest,
-    ) -> impl Future<Output = Result<(), crate::Error>> + Send {
-        (**self).delete_manifest(digest)
-    }
-
-    fn referrers(
-        &self,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> impl Future<Output = Result<(Vec<Descriptor>, ReferrersSource), crate::Error>> + Send {
-        (**self).referrers(subject, artifact_type)
-    }
-}
+forward_artifact_store!(
+    /// A shared reference to a store is a store (one store behind several sources/publishers).
+    &S
+);
+forward_artifact_store!(
+    /// A shared store is a store (one store behind several tasks).
+    std::sync::Arc<S>
+);
