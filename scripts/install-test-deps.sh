@@ -5,7 +5,7 @@
 # 1. Debian bookworm packages: docker-registry (CNCF distribution 2.8.2, the fallback-only
 #    registry), skopeo, faketime, golang-go, jq, apache2-utils (htpasswd, for basic auth),
 #    openssl (test CAs), and pip when python3 has none.
-# 2. Python packages from tests/interop/requirements.txt, when that file exists.
+# 2. Python packages from tests/interop/requirements.txt and scripts/requirements-test.txt.
 # 3. Two Debian trixie packages, downloaded through an isolated apt configuration (its own
 #    sources list, lists and cache under $TOOLS/apt; the system's sources, lists and dpkg
 #    state are not touched) and unpacked with `dpkg-deb -x` under $TOOLS/root:
@@ -71,12 +71,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- 2. Python packages --------------------------------------------------------------------
-if [ -f tests/interop/requirements.txt ]; then
-    # Debian's own python3 refuses pip installs into the system without this (PEP 668);
-    # pyenv's python ignores it.
-    PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        python3 -m pip install -q --root-user-action=ignore -r tests/interop/requirements.txt
-fi
+# python-tuf for the interop tests, and PyYAML for the compose.yaml parse check.
+# Debian's own python3 refuses pip installs into the system without PIP_BREAK_SYSTEM_PACKAGES
+# (PEP 668); pyenv's python ignores it.
+PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    python3 -m pip install -q --root-user-action=ignore \
+    -r tests/interop/requirements.txt -r scripts/requirements-test.txt
 
 # --- 3. trixie packages, isolated apt, unpacked under $TOOLS/root -------------------------
 TRIXIE_PKGS=(oras golang-github-google-go-containerregistry-dev)
