@@ -5,6 +5,7 @@ mod flows;
 mod help;
 mod layout;
 mod registries;
+mod registries_roles;
 mod setup;
 mod support;
 mod trust;
