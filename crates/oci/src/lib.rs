@@ -6,6 +6,7 @@
 //!   manifests, hints parsed from untrusted descriptors. No I/O.
 //! - [`store`]: the [`ArtifactStore`] boundary (blobs, manifests, referrers of one repository).
 //! - [`image`]: images as TUF targets (tag and digest names, `custom.oci`, index entries).
+//! - [`names`]: the distribution spec's repository-name and tag grammar, shared by every store.
 //! - [`layout`]: [`LayoutStore`], an OCI image-layout directory (`oci:DIR[:REPOSITORY]`).
 //! - `registry`: the registry store (native referrers API or the tag-schema fallback).
 //! - [`tuf_source`]: [`OciRepoSource`], the `RepoSource` the TUF updater runs on.
@@ -22,6 +23,7 @@
 pub mod image;
 pub mod layout;
 pub mod mapping;
+pub mod names;
 mod ocijson;
 pub mod publish;
 pub mod tuf_source;

@@ -280,8 +280,8 @@ fn normalise_repository(location: &Location, name: &str) -> Result<String, Strin
     Ok(name.to_owned())
 }
 
-/// The distribution spec's repository name grammar:
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
+/// The distribution spec's repository name grammar (the one implementation in
+/// [`ocituf_oci::names`]), with a message that says what is wrong.
 pub(crate) fn check_repository(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the repository name is empty".into());
@@ -289,34 +289,21 @@ pub(crate) fn check_repository(name: &str) -> Result<(), String> {
     if name.len() > 255 {
         return Err("the repository name is longer than 255 characters".into());
     }
-    for segment in name.split('/') {
-        let ok = !segment.is_empty()
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-            && segment.as_bytes()[0].is_ascii_alphanumeric()
-            && segment.as_bytes()[segment.len() - 1].is_ascii_alphanumeric()
-            && !segment.contains("..")
-            && !segment.contains("___");
-        if !ok {
-            return Err(format!(
-                "repository path component {segment:?} must be lowercase letters and digits, \
-                 separated by '.', '_', '__' or '-'"
-            ));
-        }
+    if let Some(segment) = name
+        .split('/')
+        .find(|segment| !ocituf_oci::names::valid_repository_name(segment))
+    {
+        return Err(format!(
+            "repository path component {segment:?} must be lowercase letters and digits, \
+             separated by '.', '_', '__' or '-'"
+        ));
     }
     Ok(())
 }
 
-/// The distribution spec's tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+/// The distribution spec's tag grammar (the one implementation in [`ocituf_oci::names`]).
 fn check_tag(tag: &str) -> Result<(), String> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.as_bytes()[0] == b'_')
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
+    if ocituf_oci::names::valid_tag(tag) {
         Ok(())
     } else {
         Err(format!(

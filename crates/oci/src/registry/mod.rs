@@ -108,47 +108,7 @@ pub fn parse_repository(reference: &str) -> Result<(String, String), RegistryErr
     Ok((first, rest))
 }
 
-/// Distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
-pub(crate) fn valid_repository_name(name: &str) -> bool {
-    if name.is_empty() || name.len() > 255 {
-        return false;
-    }
-    name.split('/').all(|component| {
-        let b = component.as_bytes();
-        let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-        if b.is_empty() || !alnum(&b[0]) || !alnum(&b[b.len() - 1]) {
-            return false;
-        }
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(&b[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < b.len() && !alnum(&b[i]) {
-                i += 1;
-            }
-            let sep = &component[start..i];
-            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
-            if !ok {
-                return false;
-            }
-        }
-        true
-    })
-}
-
-/// Distribution spec tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub(crate) fn valid_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
-}
+pub(crate) use crate::names::{valid_repository_name, valid_tag};
 
 #[cfg(test)]
 mod tests {
@@ -186,16 +146,5 @@ mod tests {
         ] {
             assert!(parse_repository(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn tags() {
-        assert!(valid_tag("latest"));
-        assert!(valid_tag(&format!("sha256-{}", "a".repeat(64))));
-        assert!(valid_tag(&"a".repeat(128)));
-        assert!(!valid_tag(&"a".repeat(129)));
-        assert!(!valid_tag(".x"));
-        assert!(!valid_tag("a/b"));
-        assert!(!valid_tag(""));
     }
 }
