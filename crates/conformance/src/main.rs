@@ -19,7 +19,6 @@
 //! the signed length and hashes is not downloaded again.
 
 use std::fs;
-use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +26,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ocituf_tuf::fs_store::ROLE_NAME_ENCODE_SET;
+use ocituf_tuf::fsio;
 use ocituf_tuf::updater::verify_target;
 use ocituf_tuf::{
     FsStore, HttpConfig, HttpSource, RootHistory, SystemClock, TargetInfo, TrustedStore, Updater,
@@ -130,16 +130,9 @@ async fn init(metadata_dir: &Path, trusted_root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A local file read through [`fsio::read_bounded`]; absent is an error here.
 fn read_bounded(path: &Path, max_len: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    fs::File::open(path)?
-        .take(max_len + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max_len {
-        bail!("{} is longer than {max_len} bytes", path.display());
-    }
-    Ok(bytes)
+    fsio::read_bounded(path, max_len)?.with_context(|| format!("{} does not exist", path.display()))
 }
 
 async fn updater(cli: &Cli) -> Result<Updater<HttpSource, FsStore, SystemClock>> {
@@ -214,22 +207,7 @@ fn cached_target_matches(path: &Path, info: &TargetInfo) -> bool {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("target path has no directory")?;
-    let file_name = path
-        .file_name()
-        .context("target path has no file name")?
-        .to_string_lossy();
-    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&temp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    Ok(result?)
+    fsio::write_atomic(path, bytes).with_context(|| format!("could not write {}", path.display()))
 }
 
 #[cfg(test)]

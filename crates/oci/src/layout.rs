@@ -21,16 +21,16 @@
 //! [`LayoutStore::collect_garbage`] removes blobs nothing reaches any more.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::fs::{self, OpenOptions};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::mapping::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, MAX_MANIFEST_LEN};
 use crate::ocijson::{RawDescriptor, RawIndex, RawManifest};
 use crate::store::{ArtifactStore, Descriptor, Digest, Manifest, ManifestRef, ReferrersSource};
 use crate::Error;
+use ocituf_tuf::fsio::{self, FileError};
 
 /// The annotation that names a tag in `index.json` (OCI image spec, skopeo).
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -265,7 +265,7 @@ impl Inner {
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
         let layout = self.dir.join("oci-layout");
         if !layout.exists() {
-            write_atomic(&self.dir, &layout, LAYOUT_FILE_CONTENT)?;
+            write_atomic(&layout, LAYOUT_FILE_CONTENT)?;
         }
         Ok(())
     }
@@ -280,7 +280,7 @@ impl Inner {
             Ok(None) | Err(Error::DigestMismatch { .. } | Error::TooLarge { .. }) => {}
             Err(e) => return Err(e),
         }
-        write_atomic(&self.blob_dir(), &self.blob_path(&digest), bytes)?;
+        write_atomic(&self.blob_path(&digest), bytes)?;
         Ok(digest)
     }
 
@@ -316,7 +316,7 @@ impl Inner {
             reason: "cannot serialize".to_owned(),
             source: Some(source),
         })?;
-        write_atomic(&self.dir, &self.index_path(), &bytes)
+        write_atomic(&self.index_path(), &bytes)
     }
 
     /// Run `f` on `index.json` under the exclusive lock, and write the result back when `f`
@@ -637,56 +637,30 @@ fn manifest_media_type(digest: &Digest, bytes: &[u8]) -> Result<String, Error> {
     }))
 }
 
-/// Read at most `max_len` bytes of a file; longer is `TooLarge`, absent is `Ok(None)`.
+/// Read at most `max_len` bytes of a file ([`fsio::read_bounded`]); longer is `TooLarge`,
+/// absent is `Ok(None)`.
 fn read_bounded(
     path: &Path,
     max_len: u64,
     what: impl FnOnce() -> String,
 ) -> Result<Option<Vec<u8>>, Error> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("open", path)(e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(max_len.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io_err("read", path))?;
-    if bytes.len() as u64 > max_len {
-        return Err(Error::TooLarge {
-            what: what(),
-            max_len,
-        });
-    }
-    Ok(Some(bytes))
+    fsio::read_bounded(path, max_len).map_err(|e| file_error(path, what, e))
 }
 
-/// Write `bytes` to `path` atomically: a temp file in `dir`, fsync, rename, fsync `dir`.
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(io_err("rename into", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("fsync", dir))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+/// Write `bytes` to `path` atomically ([`fsio::write_atomic`]).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    fsio::write_atomic(path, bytes).map_err(|e| file_error(path, || path.display().to_string(), e))
+}
+
+fn file_error(path: &Path, what: impl FnOnce() -> String, e: FileError) -> Error {
+    match e {
+        FileError::TooLarge { max_len } => Error::TooLarge {
+            what: what(),
+            max_len,
+        },
+        FileError::Io { op, source } => io_err(op, path)(source),
+        other => io_err("use", path)(std::io::Error::other(other)),
     }
-    result
 }
 
 /// The distribution spec's repository name grammar ([`crate::names`]).
@@ -833,7 +807,7 @@ mod tests {
         for sub in [dir.path().to_owned(), dir.path().join("blobs/sha256")] {
             for e in fs::read_dir(sub).unwrap() {
                 let name = e.unwrap().file_name().into_string().unwrap();
-                assert!(!name.starts_with(".tmp-"), "{name}");
+                assert!(!(name.starts_with('.') && name.contains(".tmp")), "{name}");
             }
         }
     }
@@ -899,7 +873,7 @@ mod tests {
             Err(Error::LayoutIndex { .. })
         ));
         // endless_data: an index.json over the limit is refused.
-        let f = File::create(dir.path().join("index.json")).unwrap();
+        let f = fs::File::create(dir.path().join("index.json")).unwrap();
         f.set_len(MAX_INDEX_LEN + 1).unwrap();
         assert!(matches!(
             store.referrers(anchor.digest(), None).await,

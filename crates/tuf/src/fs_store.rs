@@ -14,14 +14,13 @@
 //! The store does not parse or verify anything: the updater verifies whatever [`FsStore::load`]
 //! returns as untrusted input and overwrites what fails (a corrupt or truncated file).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use crate::fsio::{self, FileError};
 use crate::store::{StoreError, TrustedStore};
 
 /// Bytes percent-encoded in role names, in file names and in URLs: everything but ASCII
@@ -58,8 +57,6 @@ pub enum RootHistory {
 pub struct FsStore {
     dir: PathBuf,
     history: RootHistory,
-    // Distinguishes the temporary files of concurrent writes from one process.
-    counter: Arc<AtomicU64>,
 }
 
 const HISTORY_DIR: &str = "root-history";
@@ -76,11 +73,7 @@ impl FsStore {
             fs::create_dir_all(dir.join(HISTORY_DIR))
                 .map_err(|e| io_error("create the root history of", "", e))?;
         }
-        Ok(Self {
-            dir,
-            history,
-            counter: Arc::new(AtomicU64::new(0)),
-        })
+        Ok(Self { dir, history })
     }
 
     /// The directory of this store.
@@ -98,11 +91,6 @@ impl FsStore {
             .join(HISTORY_DIR)
             .join(format!("{version}.root.json"))
     }
-
-    fn next_temp_name(&self, file_name: &str) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!(".{file_name}.{}.{n}.tmp", std::process::id())
-    }
 }
 
 fn io_error(op: &'static str, name: &str, e: io::Error) -> StoreError {
@@ -113,71 +101,24 @@ fn io_error(op: &'static str, name: &str, e: io::Error) -> StoreError {
     }
 }
 
-/// Read `path`, at most `max_len` bytes; `Ok(None)` if it does not exist.
+/// Read a cached file through [`fsio::read_bounded`], naming the role in errors.
 fn read_bounded(path: &Path, name: &str, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("open", name, e)),
-    };
-    let too_large = || StoreError::TooLarge {
-        name: name.to_owned(),
-        max_len,
-    };
-    // The length is a hint for the allocation only: the file may grow while we read, so the
-    // read itself is bounded too.
-    let hint = file.metadata().map_or(0, |m| m.len());
-    if hint > max_len {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    file.take(max_len.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error("read", name, e))?;
-    if bytes.len() as u64 > max_len {
-        return Err(too_large());
-    }
-    Ok(Some(bytes))
+    fsio::read_bounded(path, max_len).map_err(|e| file_error(name, e))
 }
 
-/// Replace `path` with `bytes` atomically: temporary file in the same directory, fsync,
-/// rename over `path`, fsync the directory (so the rename itself survives a crash).
-fn write_atomic(
-    dir: &Path,
-    file_name: &str,
-    temp_name: &str,
-    name: &str,
-    bytes: &[u8],
-) -> Result<(), StoreError> {
-    let temp = dir.join(temp_name);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| io_error("create a temporary file for", name, e))?;
-        f.write_all(bytes).map_err(|e| io_error("write", name, e))?;
-        f.sync_all().map_err(|e| io_error("sync", name, e))?;
-        drop(f);
-        fs::rename(&temp, dir.join(file_name)).map_err(|e| io_error("rename into place", name, e))
-    })();
-    if result.is_err() {
-        // Best effort: the temporary file holds nothing anyone needs.
-        let _ = fs::remove_file(&temp);
-        return result;
+/// Replace a cached file through [`fsio::write_atomic`], naming the role in errors.
+fn write_atomic(path: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    fsio::write_atomic(path, bytes).map_err(|e| file_error(name, e))
+}
+
+fn file_error(name: &str, e: FileError) -> StoreError {
+    match e {
+        FileError::TooLarge { max_len } => StoreError::TooLarge {
+            name: name.to_owned(),
+            max_len,
+        },
+        FileError::Io { op, source } => io_error(op, name, source),
     }
-    sync_dir(dir).map_err(|e| io_error("sync the directory of", name, e))
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    // Directories cannot be opened for syncing on this platform; rename is still atomic.
-    Ok(())
 }
 
 /// Run blocking file system work off the async executor.
@@ -203,15 +144,10 @@ impl TrustedStore for FsStore {
     }
 
     async fn store(&self, role: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let dir = self.dir.clone();
-        let file_name = format!("{}.json", role_file_stem(role));
-        let temp_name = self.next_temp_name(&file_name);
+        let path = self.role_path(role);
         let name = role.to_owned();
         let bytes = bytes.to_vec();
-        blocking(role, move || {
-            write_atomic(&dir, &file_name, &temp_name, &name, &bytes)
-        })
-        .await
+        blocking(role, move || write_atomic(&path, &name, &bytes)).await
     }
 
     async fn remove(&self, role: &str) -> Result<(), StoreError> {
@@ -239,14 +175,13 @@ impl TrustedStore for FsStore {
             return Ok(());
         }
         let dir = self.dir.join(HISTORY_DIR);
-        let file_name = format!("{version}.root.json");
-        let temp_name = self.next_temp_name(&file_name);
+        let path = self.history_path(version);
         let name = format!("{version}.root");
         let bytes = bytes.to_vec();
         blocking(&name.clone(), move || {
             fs::create_dir_all(&dir)
                 .map_err(|e| io_error("create the root history of", &name, e))?;
-            write_atomic(&dir, &file_name, &temp_name, &name, &bytes)
+            write_atomic(&path, &name, &bytes)
         })
         .await
     }

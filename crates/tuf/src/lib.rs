@@ -29,6 +29,7 @@ pub mod clock;
 pub mod crypto;
 pub mod editor;
 pub mod error;
+pub mod fsio;
 pub mod metadata;
 pub mod repo;
 pub mod source;
