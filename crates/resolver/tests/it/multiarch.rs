@@ -330,3 +330,111 @@ async fn index_tampered_behind_a_store_without_digest_check() {
         other => panic!("expected IndexDigestMismatch, got {other:?}"),
     }
 }
+
+/// The happy path on a real registry (distribution, started by the testkit on 127.0.0.1 and
+/// stopped by PID on drop): metadata and images pushed over HTTP, resolved back.
+#[tokio::test]
+async fn multiarch_on_distribution() {
+    use ocituf_oci::registry::Credentials;
+    use ocituf_oci::{Publisher, RegistryOptions, RegistryRepo, RootOfTrustName};
+    use ocituf_resolver::{Resolver, TrustPolicy};
+    use ocituf_tuf::crypto::{KeyKind, PrivateKey, Signer};
+    use ocituf_tuf::repo::Repository;
+    use time::{Duration, OffsetDateTime};
+
+    let registry = ocituf_testkit::Distribution::start();
+    let addr = registry.addr().to_owned();
+    let open = |name: &str| {
+        let opts = RegistryOptions {
+            credentials: Credentials::Anonymous,
+            ..RegistryOptions::default()
+        };
+        RegistryRepo::open(&format!("{addr}/{name}"), opts).unwrap()
+    };
+    let images = open("acme/app");
+    let publisher = Publisher::new(open("acme/tuf"), RootOfTrustName::parse("acme").unwrap());
+
+    // Two platform manifests and their index, pushed as `docker buildx` does.
+    let mut entries = Vec::new();
+    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+        let config = format!("{{\"architecture\":\"{arch}\",\"os\":\"linux\"}}");
+        let cd = images.put_blob(config.as_bytes()).await.unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.as_str(), "size": config.len()},
+            "layers": [],
+        }))
+        .unwrap();
+        let d = images
+            .put_manifest(MANIFEST, &manifest, None)
+            .await
+            .unwrap();
+        let mut platform = serde_json::json!({"os": "linux", "architecture": arch});
+        if let Some(v) = variant {
+            platform["variant"] = v.into();
+        }
+        entries.push((
+            d.clone(),
+            serde_json::json!({"mediaType": MANIFEST, "digest": d.as_str(), "size": manifest.len(), "platform": platform}),
+        ));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": INDEX,
+        "manifests": entries.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let index_digest = images
+        .put_manifest(INDEX, &index, Some("multi"))
+        .await
+        .unwrap();
+
+    // A root of trust that signs the index digest under the tag.
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate(KeyKind::Ed25519).unwrap();
+    let mut repo = Repository::new(OffsetDateTime::now_utc() + Duration::days(1));
+    repo.meta_hashes = true;
+    for role in ocituf_tuf::metadata::TOP_LEVEL_ROLES {
+        repo.add_signer_key(role, &key).unwrap();
+    }
+    let file = TargetFile {
+        length: index.len() as u64,
+        hashes: BTreeMap::from([("sha256".to_owned(), index_digest.hex().to_owned())]),
+        custom: Some(serde_json::json!({"oci": {"mediaType": INDEX}})),
+        extra: BTreeMap::new(),
+    };
+    repo.add_target("targets", "acme/app:multi", file).unwrap();
+    let signers: [&dyn Signer; 1] = [&key];
+    let root = repo.sign_root(&signers).unwrap();
+    std::fs::write(dir.path().join("root.json"), &root).unwrap();
+    publisher.push("root", &root, None).await.unwrap();
+    let targets = repo.sign_targets("targets", &signers).unwrap();
+    publisher.push("targets", &targets, None).await.unwrap();
+    let snapshot = repo.sign_snapshot(&signers).unwrap();
+    publisher.push("snapshot", &snapshot, None).await.unwrap();
+    let timestamp = repo.sign_timestamp(&signers).unwrap();
+    publisher.push("timestamp", &timestamp, None).await.unwrap();
+
+    let text = format!(
+        "[[trust]]\nscope = \"{addr}/acme/*\"\nrepository = \"{addr}/acme/tuf\"\n\
+         root-of-trust = \"acme\"\nroot = \"root.json\"\n"
+    );
+    let policy = TrustPolicy::parse(&text, &dir.path().join("policy.toml")).unwrap();
+    let resolver = Resolver::new(policy, dir.path().join("cache"));
+    let image = ocituf_resolver::ImageReference::parse(&format!("{addr}/acme/app:multi")).unwrap();
+
+    assert_eq!(resolver.resolve(&image).await.unwrap().digest, index_digest);
+    for (asked, (expected, _)) in ["linux/amd64", "linux/arm64/v8"].iter().zip(&entries) {
+        let p = resolve_platform(&resolver, &image, &parse_platform(asked).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(p.verified.digest, index_digest);
+        assert_eq!(&p.manifest, expected, "{asked}");
+    }
+    let err = resolve_platform(&resolver, &image, &linux("riscv64", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PlatformError::NoSuchPlatform { available, .. } if available.len() == 2),
+        "{err:?}"
+    );
+}
