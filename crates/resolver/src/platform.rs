@@ -42,10 +42,11 @@ pub struct VerifiedPlatformDigest {
 pub enum Selection {
     /// An entry of the verified image index, with the platform the index lists for it.
     Index { listed: Platform },
-    /// The image is a single manifest, not an index: its digest is returned as is. Its
-    /// platform (in the config blob) is not checked here; the runtime checks it when it
-    /// runs the image.
-    SingleArch,
+    /// The image is a single manifest, not an index: its digest is returned as is when its
+    /// config names the platform asked for (`config`), or names none (`None`: unknown, the
+    /// runtime decides). A config naming another platform is refused with
+    /// [`PlatformError::NoSuchPlatform`].
+    SingleArch { config: Option<Platform> },
 }
 
 /// Failures of [`resolve_platform`].
@@ -85,6 +86,24 @@ pub enum PlatformError {
         source: ocituf_oci::Error,
     },
 
+    #[error("could not fetch the config {digest} of {image}")]
+    ConfigFetch {
+        image: String,
+        digest: Digest,
+        #[source]
+        source: Box<ocituf_oci::Error>,
+    },
+
+    #[error(
+        "the config of {image} is not the one its signed manifest names: expected {expected}, \
+         the registry served {served}"
+    )]
+    ConfigDigestMismatch {
+        image: String,
+        expected: Digest,
+        served: Digest,
+    },
+
     #[error(
         "{image} has no manifest for platform {platform} (available: {})",
         if available.is_empty() { "none".to_owned() } else { available.join(", ") }
@@ -101,7 +120,8 @@ impl PlatformError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             PlatformError::Resolve(e) => e.kind(),
-            PlatformError::IndexFetch { source, .. } => match **source {
+            PlatformError::IndexFetch { source, .. }
+            | PlatformError::ConfigFetch { source, .. } => match **source {
                 ocituf_oci::Error::Registry(_)
                 | ocituf_oci::Error::Io { .. }
                 | ocituf_oci::Error::Task(_) => ErrorKind::Network,
@@ -110,6 +130,7 @@ impl PlatformError {
             PlatformError::NoSuchPlatform { .. } => ErrorKind::Config,
             PlatformError::IndexMissing { .. }
             | PlatformError::IndexDigestMismatch { .. }
+            | PlatformError::ConfigDigestMismatch { .. }
             | PlatformError::MalformedIndex { .. } => ErrorKind::Refused,
         }
     }
@@ -162,13 +183,14 @@ impl fmt::Display for DisplayPlatform<'_> {
 /// A multi-arch image: the signed index digest (in [`VerifiedPlatformDigest::verified`])
 /// and the manifest that the verified index lists for `platform` (the first entry whose os
 /// and architecture match, and variant when `platform` names one). A single-arch image: its
-/// signed digest as is ([`Selection::SingleArch`]).
+/// signed digest as is ([`Selection::SingleArch`]), unless its config names another
+/// platform.
 ///
 /// # Errors
 /// [`PlatformError::Resolve`] when [`Resolver::resolve`] fails;
 /// [`PlatformError::IndexDigestMismatch`] when the bytes fetched by the verified digest do
 /// not hash to it; [`PlatformError::NoSuchPlatform`] (listing the platforms the index has)
-/// when no entry matches; [`PlatformError::MalformedIndex`] when the verified index cannot be
+/// when no entry matches (or a single manifest's config names another platform); [`PlatformError::MalformedIndex`] when the verified index cannot be
 /// read.
 ///
 /// # Security
@@ -240,11 +262,19 @@ pub async fn platform_of_verified<S: ArtifactStore>(
         });
     }
     if !verified_is_index(&manifest.bytes) {
+        let config = config_platform(store, &manifest.bytes, &name).await?;
+        if let Some(c) = config.as_ref().filter(|c| !matches(c, platform)) {
+            return Err(PlatformError::NoSuchPlatform {
+                image: name,
+                platform: DisplayPlatform(platform).to_string(),
+                available: vec![DisplayPlatform(c).to_string()],
+            });
+        }
         return Ok(VerifiedPlatformDigest {
             manifest: signed,
             manifest_size: verified.length,
             platform: platform.clone(),
-            selection: Selection::SingleArch,
+            selection: Selection::SingleArch { config },
             verified,
         });
     }
@@ -287,6 +317,87 @@ fn verified_is_index(bytes: &[u8]) -> bool {
         Some(mt) => is_index(mt),
         None => value.get("manifests").is_some() && value.get("config").is_none(),
     }
+}
+
+/// Largest image config read for its platform.
+const MAX_CONFIG_LEN: u64 = 1024 * 1024;
+
+/// Whether `listed` satisfies `asked`: the same os and architecture, and the same variant
+/// when `asked` names one (as [`select_platform`] matches index entries).
+fn matches(listed: &Platform, asked: &Platform) -> bool {
+    listed.os == asked.os
+        && listed.architecture == asked.architecture
+        && asked
+            .variant
+            .as_deref()
+            .is_none_or(|v| listed.variant.as_deref() == Some(v))
+}
+
+/// The platform the config of a verified single manifest names, `None` when unknown: no
+/// config descriptor, a digest that is not sha256, a config over [`MAX_CONFIG_LEN`] or
+/// missing from the store (the runtime cannot pull the image then either), or no
+/// `os`/`architecture` in it. The config is fetched by the digest the verified manifest
+/// names and hashed here as received.
+async fn config_platform<S: ArtifactStore>(
+    store: &S,
+    manifest: &[u8],
+    image: &str,
+) -> Result<Option<Platform>, PlatformError> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(manifest) else {
+        return Ok(None);
+    };
+    let Some(digest) = value
+        .pointer("/config/digest")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|d| Digest::parse(d).ok())
+    else {
+        return Ok(None);
+    };
+    let size = value
+        .pointer("/config/size")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(MAX_CONFIG_LEN);
+    if size > MAX_CONFIG_LEN {
+        return Ok(None);
+    }
+    let bytes = match store.get_blob(&digest, size).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(None),
+        Err(ocituf_oci::Error::DigestMismatch { actual, .. }) => {
+            return Err(PlatformError::ConfigDigestMismatch {
+                image: image.to_owned(),
+                expected: digest,
+                served: actual,
+            })
+        }
+        Err(source) => {
+            return Err(PlatformError::ConfigFetch {
+                image: image.to_owned(),
+                digest,
+                source: Box::new(source),
+            })
+        }
+    };
+    let served = Digest::of(&bytes);
+    if served != digest {
+        return Err(PlatformError::ConfigDigestMismatch {
+            image: image.to_owned(),
+            expected: digest,
+            served,
+        });
+    }
+    let Ok(config) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Ok(None);
+    };
+    let field = |k: &str| config.get(k).and_then(serde_json::Value::as_str);
+    Ok(match (field("os"), field("architecture")) {
+        (Some(os), Some(architecture)) => Some(Platform {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant: field("variant").map(str::to_owned),
+        }),
+        _ => None,
+    })
 }
 
 fn available(entries: &[IndexEntry]) -> Vec<String> {

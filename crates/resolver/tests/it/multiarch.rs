@@ -170,8 +170,60 @@ async fn single_arch_image_is_returned_as_is() {
     )
     .await
     .unwrap();
+    // Its config names no platform: unknown, returned as is.
     assert_eq!(p.manifest, p.verified.digest);
-    assert_eq!(p.selection, Selection::SingleArch);
+    assert_eq!(p.selection, Selection::SingleArch { config: None });
+}
+
+#[tokio::test]
+async fn single_arch_image_config_platform_is_checked() {
+    let (mut f, _) = fixture().await;
+    let (d, len) = push_platform_manifest(&f, "amd64").await;
+    f.sign_target(&format!("acme/app@{d}"), &d, len);
+    f.bump_all();
+    f.publish(false).await;
+    let image = f.image(&format!("acme/app@{d}"));
+
+    let p = resolve_platform(&f.resolver(), &image, &linux("amd64", None))
+        .await
+        .unwrap();
+    assert_eq!(p.manifest, d);
+    assert_eq!(
+        p.selection,
+        Selection::SingleArch {
+            config: Some(linux("amd64", None))
+        }
+    );
+
+    let err = resolve_platform(&f.resolver(), &image, &linux("arm64", None))
+        .await
+        .unwrap_err();
+    match &err {
+        PlatformError::NoSuchPlatform {
+            platform,
+            available,
+            ..
+        } => {
+            assert_eq!(platform, "linux/arm64");
+            assert_eq!(available, &["linux/amd64"]);
+        }
+        other => panic!("expected NoSuchPlatform, got {other:?}"),
+    }
+
+    // The config blob is swapped on disk for one naming arm64: refused by its digest, not
+    // read as the platform.
+    let config = Digest::of(br#"{"architecture":"amd64","os":"linux"}"#);
+    let blob = f.dir.path().join("reg/blobs/sha256").join(config.hex());
+    assert!(blob.exists());
+    std::fs::write(&blob, br#"{"architecture":"arm64","os":"linux"}"#).unwrap();
+    let err = resolve_platform(&f.resolver(), &image, &linux("arm64", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PlatformError::ConfigDigestMismatch { expected, .. } if *expected == config),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Refused);
 }
 
 /// The registry moves the tag to another (unsigned) index: refused before any platform
