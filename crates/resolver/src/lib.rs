@@ -29,3 +29,7 @@ pub use policy::{RootPin, Scope, TrustEntry, TrustPolicy};
 pub use reference::{ImageReference, Location, RepositoryReference};
 pub use resolve::{Resolver, VerifiedDigest};
 pub use store::AnyStore;
+pub mod platform;
+pub use platform::{
+    platform_of_verified, resolve_platform, PlatformError, Selection, VerifiedPlatformDigest,
+};
