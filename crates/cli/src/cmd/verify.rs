@@ -27,6 +27,7 @@ pub async fn run(ctx: &Context, a: &VerifyArgs, resolve: bool) -> anyhow::Result
                 "repository": v.repository.to_string(),
                 "versions": v.versions,
                 "metadata_requests": v.metadata_requests,
+                "registry_requests": v.registry_requests,
             }))?
         );
     } else if resolve {
