@@ -2,7 +2,7 @@
 //! distribution 2.8 (no referrers API: the tag-schema fallback) and the referrers registry
 //! (native referrers API).
 
-use ocituf_testkit::{Distribution, ReferrersRegistry};
+use ocituf_testkit::{Distribution, DistributionOptions, ReferrersRegistry};
 
 use crate::flows::{self, Place};
 use crate::support::Env;
@@ -135,4 +135,62 @@ fn wrong_remembered_referrers_capability_still_verifies() {
     assert_eq!(json["verified"], true, "{json}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "native\n");
     assert_eq!(verify_json(&env, &image)["registry_requests"], 1);
+}
+
+/// `--ca-file`/`OCITUF_CA_FILE`: a registry whose certificate is signed by a private CA is
+/// reached over TLS with that CA; with another CA its certificate is refused, without one a
+/// loopback registry is spoken to in plain HTTP, which a TLS registry refuses (both network
+/// failures, exit 3).
+#[test]
+fn registry_with_a_private_ca_needs_ca_file() {
+    let tls = || {
+        Distribution::start_with(DistributionOptions {
+            tls: true,
+            ..DistributionOptions::default()
+        })
+    };
+    let registry = tls();
+    let ca = registry.ca_cert_path().unwrap().display().to_string();
+    let env = Env::new();
+    let p = place(registry.addr());
+    env.vars
+        .borrow_mut()
+        .push(("OCITUF_CA_FILE".to_owned(), ca.clone()));
+    let image = signed_and_verified(&env, &p);
+    env.vars.borrow_mut().clear();
+    // Another registry's CA: a certificate the client does not trust.
+    let other = tls();
+    let other_ca = other.ca_cert_path().unwrap().display().to_string();
+
+    let tuf = p.repo("acme/tuf");
+    let status = ["status", tuf.as_str(), "-n", "acme"];
+    let verify = ["verify", image.as_str()];
+    for args in [&status[..], &verify[..]] {
+        let with = |ca: &str| -> Vec<String> {
+            ["--ca-file", ca]
+                .iter()
+                .chain(args)
+                .map(|s| (*s).to_owned())
+                .collect()
+        };
+        let run = |v: Vec<String>| env.run(&v.iter().map(String::as_str).collect::<Vec<_>>());
+        run(with(&ca)).ok();
+        run(with(&other_ca)).fails(
+            3,
+            &[registry.addr(), "https://", "invalid peer certificate"],
+        );
+        env.run(args)
+            .fails(3, &[registry.addr(), "http://", "HTTP 400"]);
+    }
+    // `--plain-http` (or `OCITUF_PLAIN_HTTP`) wins over the CA file: plain HTTP.
+    env.run(&["--plain-http", "--ca-file", &ca, "verify", &image])
+        .fails(3, &["http://", "HTTP 400"]);
+    env.run_env(
+        &["--ca-file", &ca, "verify", &image],
+        &[("OCITUF_PLAIN_HTTP", "true")],
+    )
+    .fails(3, &["http://", "HTTP 400"]);
+    // The CA file applies to image reads and metadata writes too.
+    env.run(&["--ca-file", &ca, "sign", &image, "--key", "app.pem"])
+        .ok();
 }
