@@ -60,6 +60,22 @@ pub struct Cli {
     )]
     pub cache_dir: Option<PathBuf>,
 
+    /// Extra CA certificates (a PEM bundle) trusted for registry TLS, besides the system's;
+    /// registries on loopback addresses are then reached with HTTPS too
+    #[arg(
+        long,
+        global = true,
+        env = "OCITUF_CA_FILE",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    /// Speak plain HTTP, without TLS, to every registry (loopback registries already get
+    /// plain HTTP); only for a registry you reach over a network you trust
+    #[arg(long, global = true, env = "OCITUF_PLAIN_HTTP", hide_env_values = true)]
+    pub plain_http: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

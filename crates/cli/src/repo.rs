@@ -151,10 +151,14 @@ impl Authority {
 }
 
 impl MetaRepo {
-    pub fn open(repo: &ocituf_resolver::RepositoryReference, name: &str) -> anyhow::Result<Self> {
+    pub fn open(
+        repo: &ocituf_resolver::RepositoryReference,
+        name: &str,
+        registry: &ocituf_oci::RegistryOptions,
+    ) -> anyhow::Result<Self> {
         let name = RootOfTrustName::parse(name)
             .config(|| format!("{name:?} cannot be a root-of-trust name"))?;
-        let store = ocituf_resolver::store::open(repo)?;
+        let store = ocituf_resolver::store::open_with(repo, registry)?;
         Ok(Self {
             store,
             name,

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ocituf_oci::{ArtifactStore as _, Digest, ManifestRef, OciRepoSource, RootOfTrustName};
+use ocituf_oci::{
+    ArtifactStore as _, Digest, ManifestRef, OciRepoSource, RegistryOptions, RootOfTrustName,
+};
 use ocituf_tuf::metadata::Targets;
 use ocituf_tuf::{
     FsStore, MetadataRequest, RepoSource as _, RootHistory, SystemClock, TargetInfo, TrustedSet,
@@ -45,8 +47,12 @@ pub struct VerifiedDigest {
     pub repository: RepositoryReference,
     /// Versions of the trusted top-level metadata.
     pub versions: BTreeMap<&'static str, u64>,
-    /// Requests made to the metadata repository (the image's manifest not counted).
+    /// Requests made to the metadata repository (the image's manifest not counted), as
+    /// store calls: one referrers listing counts once.
     pub metadata_requests: u64,
+    /// HTTP requests sent to the metadata registry (token requests, retries and the
+    /// referrers detection included); `None` for an OCI layout.
+    pub registry_requests: Option<u64>,
 }
 
 impl VerifiedDigest {
@@ -62,6 +68,7 @@ pub struct Resolver {
     policy: TrustPolicy,
     cache_dir: PathBuf,
     config: UpdaterConfig,
+    registry: RegistryOptions,
 }
 
 impl Resolver {
@@ -72,7 +79,15 @@ impl Resolver {
             policy,
             cache_dir: cache_dir.into(),
             config: UpdaterConfig::default(),
+            registry: RegistryOptions::default(),
         }
+    }
+
+    /// Reach registries with `options` (extra CA certificates, plain HTTP, credentials).
+    #[must_use]
+    pub fn with_registry_options(mut self, options: RegistryOptions) -> Self {
+        self.registry = options;
+        self
     }
 
     /// Verify `image` and return its signed digest.
@@ -89,44 +104,38 @@ impl Resolver {
     /// signed one.
     pub async fn resolve(&self, image: &ImageReference) -> Result<VerifiedDigest, Error> {
         let entry = self.policy.lookup(image)?;
-        let metadata_store = store::open(&entry.repository)?;
+        let metadata_store = store::open_with(&entry.repository, &self.registry)?;
         let name =
             RootOfTrustName::parse(&entry.root_of_trust).map_err(|source| Error::OpenStore {
                 repository: entry.repository.to_string(),
                 source,
             })?;
-        let new_source = || OciRepoSource::new(metadata_store.clone(), name.clone());
-        let source = new_source();
-        let anchor = pinned_root(entry, &source).await?;
         let cache = self.cache_for(entry);
-        let meta_err = |source: ocituf_tuf::Error| Error::Metadata {
-            root_of_trust: entry.root_of_trust.clone(),
-            repository: entry.repository.to_string(),
-            source: Box::new(source),
-        };
-        let mut updater = match self.refreshed(&anchor, source, &cache).await {
-            // The cache is untrusted input: when it cannot be used (a cached file longer than
-            // the new limit, unreadable files), start again from the pinned root with an
-            // empty cache instead of failing.
-            Err(ocituf_tuf::Error::Store(_)) => {
-                let _ = std::fs::remove_dir_all(&cache);
-                self.refreshed(&anchor, new_source(), &cache)
-                    .await
-                    .map_err(meta_err)?
-            }
-            other => other.map_err(meta_err)?,
-        };
-
         let target = target_name(image)?;
-        let info = updater
-            .target_info(&target)
+        // What an earlier process learnt about the registry's referrers support saves the
+        // detection request (a 404 on distribution 2.8) of a warm verification.
+        let remembered = metadata_store.remember_referrers_capability(&cache);
+        let (updater, info) = match self
+            .lookup(entry, &metadata_store, &name, &cache, &target)
             .await
-            .map_err(meta_err)?
-            .ok_or_else(|| Error::NotSigned {
-                image: image.to_string(),
-                target: target.clone(),
-                root_of_trust: entry.root_of_trust.clone(),
-            })?;
+        {
+            // The remembered capability may be wrong (the file is untrusted, or the registry
+            // gained the referrers API and its fallback index went stale): detect again.
+            // Network failures are not retried: detection would not help.
+            Err(e) if remembered && e.kind() != crate::ErrorKind::Network => {
+                tracing::debug!(error = %e, "retrying without the remembered referrers capability");
+                metadata_store.forget_referrers_capability(&cache);
+                self.lookup(entry, &metadata_store, &name, &cache, &target)
+                    .await?
+            }
+            other => other?,
+        };
+        metadata_store.save_referrers_capability(&cache);
+        let info = info.ok_or_else(|| Error::NotSigned {
+            image: image.to_string(),
+            target: target.clone(),
+            root_of_trust: entry.root_of_trust.clone(),
+        })?;
         let (role, role_version) = signing_role(updater.trusted(), &info);
         let signed = info
             .hashes
@@ -138,6 +147,10 @@ impl Resolver {
             })?;
         let versions = ocituf_tuf::updater::trusted_versions(updater.trusted());
         let metadata_requests = updater.source().requests();
+        let registry_requests = match &metadata_store {
+            AnyStore::Registry(r) => Some(r.client().request_count()),
+            _ => None,
+        };
         let media_type = info
             .custom
             .as_ref()
@@ -160,7 +173,7 @@ impl Resolver {
         // A reference by digest alone needs no registry answer: the runtime pulls by that
         // digest and checks the bytes itself. A tag is what a registry can move.
         if let Some(tag) = &image.tag {
-            let image_store = store::open(&image.repo)?;
+            let image_store = store::open_with(&image.repo, &self.registry)?;
             check_served(
                 &image_store,
                 image,
@@ -184,7 +197,48 @@ impl Resolver {
             repository: entry.repository.clone(),
             versions,
             metadata_requests,
+            registry_requests,
         })
+    }
+
+    /// From the pinned root to the trusted metadata (refreshed, cached in `cache`) and the
+    /// target's signed info, if any role lists it.
+    async fn lookup(
+        &self,
+        entry: &TrustEntry,
+        metadata_store: &AnyStore,
+        name: &RootOfTrustName,
+        cache: &Path,
+        target: &str,
+    ) -> Result<
+        (
+            Updater<OciRepoSource<AnyStore>, FsStore, SystemClock>,
+            Option<TargetInfo>,
+        ),
+        Error,
+    > {
+        let new_source = || OciRepoSource::new(metadata_store.clone(), name.clone());
+        let source = new_source();
+        let anchor = pinned_root(entry, &source).await?;
+        let meta_err = |source: ocituf_tuf::Error| Error::Metadata {
+            root_of_trust: entry.root_of_trust.clone(),
+            repository: entry.repository.to_string(),
+            source: Box::new(source),
+        };
+        let mut updater = match self.refreshed(&anchor, source, cache).await {
+            // The cache is untrusted input: when it cannot be used (a cached file longer than
+            // the new limit, unreadable files), start again from the pinned root with an
+            // empty cache instead of failing.
+            Err(ocituf_tuf::Error::Store(_)) => {
+                let _ = std::fs::remove_dir_all(cache);
+                self.refreshed(&anchor, new_source(), cache)
+                    .await
+                    .map_err(meta_err)?
+            }
+            other => other.map_err(meta_err)?,
+        };
+        let info = updater.target_info(target).await.map_err(meta_err)?;
+        Ok((updater, info))
     }
 
     async fn refreshed(

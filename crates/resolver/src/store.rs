@@ -1,6 +1,9 @@
 //! Opening the OCI repository a reference names: an OCI image-layout directory or a
 //! registry, behind one [`ArtifactStore`].
 
+use std::path::Path;
+
+use ocituf_oci::registry::ReferrersCapability;
 use ocituf_oci::{
     ArtifactStore, Descriptor, Digest, LayoutStore, Manifest, ManifestRef, ReferrersSource,
     RegistryOptions, RegistryRepo,
@@ -17,11 +20,24 @@ pub enum AnyStore {
     Registry(RegistryRepo),
 }
 
-/// Open the repository `repo` names.
+/// Open the repository `repo` names, with the default registry options.
 ///
 /// # Errors
 /// [`Error::OpenStore`] when the store cannot be opened (bad name, unsupported location).
 pub fn open(repo: &RepositoryReference) -> Result<AnyStore, Error> {
+    open_with(repo, &RegistryOptions::default())
+}
+
+/// Open the repository `repo` names; a registry is reached with `registry` (TLS roots,
+/// transport, credentials).
+///
+/// # Errors
+/// [`Error::OpenStore`] when the store cannot be opened (bad name, unsupported location,
+/// unreadable CA file).
+pub fn open_with(
+    repo: &RepositoryReference,
+    registry: &RegistryOptions,
+) -> Result<AnyStore, Error> {
     match &repo.location {
         Location::Layout(dir) => LayoutStore::new(dir.clone(), &repo.repository)
             .map(AnyStore::Layout)
@@ -29,13 +45,88 @@ pub fn open(repo: &RepositoryReference) -> Result<AnyStore, Error> {
                 repository: repo.to_string(),
                 source,
             }),
-        Location::Registry(_) => RegistryRepo::open(&repo.to_string(), RegistryOptions::default())
+        Location::Registry(_) => RegistryRepo::open(&repo.to_string(), registry.clone())
             .map(AnyStore::Registry)
             .map_err(|source| Error::OpenStore {
                 repository: repo.to_string(),
                 source: source.into(),
             }),
     }
+}
+
+/// The file, in the cache directory of one root of trust, that remembers the registry's
+/// referrers support between processes.
+const CAPABILITY_FILE: &str = "referrers-capability";
+
+impl AnyStore {
+    /// Tell a registry store what an earlier process learnt about its referrers support
+    /// (the file in `cache`), so that a warm verification skips the detection request.
+    /// Returns whether a capability was remembered.
+    ///
+    /// # Security
+    /// The file is untrusted input: anything but the two known values is ignored. A wrong
+    /// value costs at most a request or a retry (see `Resolver::resolve`): the listing it
+    /// leads to is verified by TUF like any other.
+    pub fn remember_referrers_capability(&self, cache: &Path) -> bool {
+        let AnyStore::Registry(repo) = self else {
+            return false;
+        };
+        let Ok(bytes) = read_small(&cache.join(CAPABILITY_FILE)) else {
+            return false;
+        };
+        let capability = match bytes.trim_ascii() {
+            b"native" => ReferrersCapability::Native,
+            b"tag-schema-fallback" => ReferrersCapability::TagSchemaFallback,
+            _ => return false,
+        };
+        repo.set_referrers_capability(capability);
+        true
+    }
+
+    /// Write what this store learnt about the registry's referrers support into `cache`
+    /// for the next process; forget it when unknown. Failures are ignored: the next
+    /// process only detects again.
+    pub fn save_referrers_capability(&self, cache: &Path) {
+        let AnyStore::Registry(repo) = self else {
+            return;
+        };
+        let path = cache.join(CAPABILITY_FILE);
+        let text: &[u8] = match repo.referrers_capability() {
+            ReferrersCapability::Native => b"native\n",
+            ReferrersCapability::TagSchemaFallback => b"tag-schema-fallback\n",
+            _ => {
+                let _ = std::fs::remove_file(&path);
+                return;
+            }
+        };
+        if read_small(&path).is_ok_and(|old| old == text) {
+            return;
+        }
+        // Write aside and rename, so a concurrent reader sees the old or the new file.
+        let tmp = cache.join(format!("{CAPABILITY_FILE}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, text).is_err() || std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// Forget the remembered referrers support, here and in `cache`: detect again.
+    pub fn forget_referrers_capability(&self, cache: &Path) {
+        if let AnyStore::Registry(repo) = self {
+            repo.set_referrers_capability(ReferrersCapability::Unknown);
+            let _ = std::fs::remove_file(cache.join(CAPABILITY_FILE));
+        }
+    }
+}
+
+/// A cache file of at most 64 bytes (anything longer is not ours).
+fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?.take(65).read_to_end(&mut out)?;
+    if out.len() > 64 {
+        return Err(std::io::Error::other("too long"));
+    }
+    Ok(out)
 }
 
 impl ArtifactStore for AnyStore {

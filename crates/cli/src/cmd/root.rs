@@ -10,16 +10,17 @@ use ocituf_tuf::crypto::{KeyId, PrivateKey, Signer};
 use ocituf_tuf::metadata::{Envelope, Role, Root, TOP_LEVEL_ROLES};
 use time::OffsetDateTime;
 
+use super::Context;
 use crate::cli::{RootCommand, RootRotateArgs, RootSignArgs};
 use crate::failure::{fail, ResultExt as _};
 use crate::keys;
 use crate::repo::{valid_signatures, Authority, Found, MetaRepo};
 use crate::when::expiry;
 
-pub async fn run(cmd: RootCommand) -> anyhow::Result<()> {
+pub async fn run(ctx: &Context, cmd: RootCommand) -> anyhow::Result<()> {
     match cmd {
-        RootCommand::Rotate(a) => rotate(&a).await,
-        RootCommand::Sign(a) => sign(&a).await,
+        RootCommand::Rotate(a) => rotate(ctx, &a).await,
+        RootCommand::Sign(a) => sign(ctx, &a).await,
     }
 }
 
@@ -75,9 +76,9 @@ fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     specs.iter().map(|s| keys::load_private(s)).collect()
 }
 
-async fn rotate(a: &RootRotateArgs) -> anyhow::Result<()> {
+async fn rotate(ctx: &Context, a: &RootRotateArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
-    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
     if !TOP_LEVEL_ROLES.contains(&a.role.as_str()) {
         return Err(fail(
             ErrorKind::Config,
@@ -153,9 +154,9 @@ async fn rotate(a: &RootRotateArgs) -> anyhow::Result<()> {
     sign_and_store(&repo, &current, &found, env, &signers).await
 }
 
-async fn sign(a: &RootSignArgs) -> anyhow::Result<()> {
+async fn sign(ctx: &Context, a: &RootSignArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
-    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
     let signers = load_signers(&a.keys)?;
     let (current, found) = repo.root_chain(None).await?;
     let next = current.version + 1;

@@ -5,6 +5,7 @@ use ocituf_tuf::metadata::{Role, Root, Snapshot, Targets, Timestamp};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::Context;
 use crate::cli::StatusArgs;
 use crate::failure::fail;
 use crate::repo::{valid_signatures, Authority, MetaRepo, State};
@@ -18,9 +19,9 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(16)]
 }
 
-pub async fn run(a: &StatusArgs) -> anyhow::Result<()> {
+pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
-    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
     let warn_within = parse_duration(&a.warn_within).ok_or_else(|| {
         fail(
             ocituf_resolver::ErrorKind::Config,

@@ -8,7 +8,8 @@ use crate::cli::VerifyArgs;
 pub async fn run(ctx: &Context, a: &VerifyArgs, resolve: bool) -> anyhow::Result<()> {
     let image = ImageReference::parse(&a.image)?;
     let policy = TrustPolicy::load(&ctx.policy_file)?;
-    let resolver = Resolver::new(policy, &ctx.cache_dir);
+    let resolver =
+        Resolver::new(policy, &ctx.cache_dir).with_registry_options(ctx.registry.clone());
     let v = resolver.resolve(&image).await?;
     if a.output.json {
         outln!(
@@ -27,6 +28,7 @@ pub async fn run(ctx: &Context, a: &VerifyArgs, resolve: bool) -> anyhow::Result
                 "repository": v.repository.to_string(),
                 "versions": v.versions,
                 "metadata_requests": v.metadata_requests,
+                "registry_requests": v.registry_requests,
             }))?
         );
     } else if resolve {

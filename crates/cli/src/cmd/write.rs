@@ -81,9 +81,9 @@ fn authorised<'a>(signers: &'a [PrivateKey], auth: &Authority) -> Vec<&'a dyn Si
         .collect()
 }
 
-pub async fn init(a: &InitArgs) -> anyhow::Result<()> {
+pub async fn init(ctx: &Context, a: &InitArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
-    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
     let now = OffsetDateTime::now_utc();
     let root_keys = load_signers(&a.root_keys)?;
     let targets_keys = load_signers(&a.targets_keys)?;
@@ -246,9 +246,9 @@ async fn publish_online(
     Ok((snap_version, ts_version))
 }
 
-pub async fn publish(a: &PublishArgs) -> anyhow::Result<()> {
+pub async fn publish(ctx: &Context, a: &PublishArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
-    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
     let now = OffsetDateTime::now_utc();
     let snapshot_key = keys::load_private(&a.snapshot_key)?;
     let timestamp_key = keys::load_private(&a.timestamp_key)?;
@@ -600,8 +600,11 @@ async fn update_targets_role(
 }
 
 /// The image's current manifest: (digest, length, media type).
-async fn current_manifest(image: &ImageReference) -> anyhow::Result<(Digest, u64, String)> {
-    let store = ocituf_resolver::store::open(&image.repo)?;
+async fn current_manifest(
+    registry: &ocituf_oci::RegistryOptions,
+    image: &ImageReference,
+) -> anyhow::Result<(Digest, u64, String)> {
+    let store = ocituf_resolver::store::open_with(&image.repo, registry)?;
     let reference = match (&image.digest, &image.tag) {
         (Some(d), _) => ManifestRef::Digest(d),
         (None, Some(t)) => ManifestRef::Tag(t),
@@ -643,7 +646,7 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
         ));
     };
     let (repo_ref, name, pin) = repo_for_image(ctx, &image, a.repo.as_ref(), a.name.as_ref())?;
-    let repo = MetaRepo::open(&repo_ref, &name)?;
+    let repo = MetaRepo::open(&repo_ref, &name, &ctx.registry)?;
     let signers = load_signers(&a.keys)?;
     let now = OffsetDateTime::now_utc();
     let expires = expiry("expires", &a.expires, now)?;
@@ -682,7 +685,7 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
         return Ok(());
     }
 
-    let (digest, length, media_type) = current_manifest(&image).await?;
+    let (digest, length, media_type) = current_manifest(&ctx.registry, &image).await?;
     let mut file = TargetFile {
         length,
         hashes: BTreeMap::from([("sha256".to_owned(), digest.hex().to_owned())]),
@@ -715,9 +718,9 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-pub async fn delegate(a: &DelegateArgs) -> anyhow::Result<()> {
+pub async fn delegate(ctx: &Context, a: &DelegateArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
-    let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
+    let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
     let now = OffsetDateTime::now_utc();
     let expires = expiry("expires", &a.expires, now)?;
     let signers = load_signers(&a.signing_keys)?;

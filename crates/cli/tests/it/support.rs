@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 /// One isolated user: a temporary HOME with its own policy and cache.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Environment variables set for every run (e.g. `OCITUF_CA_FILE`).
+    pub vars: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 /// What a run of `ocituf` printed and returned.
@@ -50,6 +52,7 @@ impl Env {
     pub fn new() -> Self {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            vars: std::cell::RefCell::default(),
         }
     }
 
@@ -69,6 +72,9 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_CACHE_HOME", self.path("cache"));
+        for (k, v) in self.vars.borrow().iter() {
+            c.env(k, v);
+        }
         c
     }
 
