@@ -397,6 +397,10 @@ pub struct RootSignArgs {
     /// A private root key (old or new); repeat for several
     #[arg(long = "key", value_name = "KEY", required = true)]
     pub keys: Vec<String>,
+    /// The content digest of the pending root to sign (`sha256:…`, printed by
+    /// `ocituf root rotate` and `ocituf status`); required when rival pending roots exist
+    #[arg(long, value_name = "DIGEST")]
+    pub expect: Option<String>,
 }
 
 #[derive(Debug, Args)]

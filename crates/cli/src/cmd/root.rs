@@ -51,6 +51,7 @@ async fn sign_and_store(
     ocituf_tuf::editor::sign_envelope(&mut env, &usable)
         .config(|| "could not sign the root".to_owned())?;
     let bytes = crate::repo::file_bytes(&env)?;
+    let content = content_digest(&env)?;
     let (o, n) = (
         valid_signatures(&env, &old.keys, &old.keyids),
         valid_signatures(&env, &new.keys, &new.keyids),
@@ -65,11 +66,21 @@ async fn sign_and_store(
     } else {
         repo.push_pending_root(&bytes, new_root.version).await?;
         outln!(
-            "root version {} is pending: signed by {o}/{} current and {n}/{} new root keys; other holders run `ocituf root sign`",
+            "root version {} is pending: signed by {o}/{} current and {n}/{} new root keys; content {content}; other holders run `ocituf root sign --expect {content}`",
             new_root.version, old.threshold, new.threshold
         );
     }
     Ok(())
+}
+
+/// The content digest of a root version: the sha256 of the canonical bytes of its `signed`
+/// part, the same for every copy whatever signatures it carries. Co-signers compare it with
+/// what the holder who started the rotation tells them.
+pub(super) fn content_digest(env: &Envelope) -> anyhow::Result<String> {
+    let signed = env
+        .signed_bytes()
+        .config(|| "could not serialise the root".to_owned())?;
+    Ok(ocituf_oci::Digest::of(&signed).to_string())
 }
 
 fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
@@ -161,18 +172,25 @@ async fn sign(ctx: &Context, a: &RootSignArgs) -> anyhow::Result<()> {
     let (current, found) = repo.root_chain(None).await?;
     let next = current.version + 1;
     let old = Authority::of_top_level(&current, "root")?;
-    // Of several pending candidates for the next version, continue the most signed one.
-    let mut best: Option<(u32, Envelope)> = None;
+    // Pending roots are untrusted: anyone who can push may add a rival candidate naming their
+    // own keys. Group the candidates by their content (the digest of the signed part, which
+    // signatures do not change); sign only the content the holder expects, and never pick
+    // between rival contents on their behalf.
+    let mut contents: BTreeMap<String, (u32, Envelope)> = BTreeMap::new();
     for (version, env) in repo.pending_roots(current.version).await? {
         if version != next {
             continue;
         }
+        let digest = content_digest(&env)?;
         let count = valid_signatures(&env, &old.keys, &old.keyids);
-        if best.as_ref().is_none_or(|(c, _)| count > *c) {
-            best = Some((count, env));
+        match contents.get(&digest) {
+            Some((c, _)) if *c >= count => {}
+            _ => {
+                contents.insert(digest, (count, env));
+            }
         }
     }
-    let Some((_, env)) = best else {
+    if contents.is_empty() {
         return Err(fail(
             ErrorKind::Config,
             format!(
@@ -180,6 +198,35 @@ async fn sign(ctx: &Context, a: &RootSignArgs) -> anyhow::Result<()> {
                 a.repo.name
             ),
         ));
+    }
+    let listing = contents
+        .iter()
+        .map(|(d, (c, _))| format!("{d} ({c}/{} current root keys)", old.threshold))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let chosen = match &a.expect {
+        Some(expected) => contents.remove(expected.as_str()).ok_or_else(|| {
+            fail(
+                ErrorKind::Config,
+                format!(
+                    "no pending root version {next} has content {expected}; pending: {listing}"
+                ),
+            )
+        })?,
+        None if contents.len() == 1 => contents
+            .into_values()
+            .next()
+            .ok_or_else(|| fail(ErrorKind::Config, "no pending root to sign".to_owned()))?,
+        None => {
+            return Err(fail(
+                ErrorKind::Config,
+                format!(
+                    "rival pending roots for version {next}: {listing}; ask the holder who started \
+                     the rotation for its content digest and pass it with --expect"
+                ),
+            ))
+        }
     };
+    let (_, env) = chosen;
     sign_and_store(&repo, &current, &found, env, &signers).await
 }

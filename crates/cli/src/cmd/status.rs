@@ -145,6 +145,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         let new = Authority::of_top_level(&new_root, "root")?;
         pending.push(json!({
             "version": version,
+            "content": super::root::content_digest(&env)?,
             "signed_by_old_keys": valid_signatures(&env, &old.keys, &old.keyids),
             "old_threshold": old.threshold,
             "signed_by_new_keys": valid_signatures(&env, &new.keys, &new.keyids),
@@ -201,8 +202,9 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
     }
     for p in &pending {
         outln!(
-            "pending root version {}: signed by {}/{} old and {}/{} new root keys (`ocituf root sign`)",
-            p["version"], p["signed_by_old_keys"], p["old_threshold"], p["signed_by_new_keys"], p["new_threshold"]
+            "pending root version {} (content {}): signed by {}/{} old and {}/{} new root keys (`ocituf root sign --expect {}`)",
+            p["version"], p["content"].as_str().unwrap_or("?"), p["signed_by_old_keys"], p["old_threshold"],
+            p["signed_by_new_keys"], p["new_threshold"], p["content"].as_str().unwrap_or("?")
         );
     }
     for w in &warnings {

@@ -6,6 +6,7 @@ mod help;
 mod layout;
 mod registries;
 mod registries_roles;
+mod root_sign;
 mod setup;
 mod support;
 mod trust;
