@@ -19,6 +19,7 @@ pub struct Context {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::progress::set_quiet(cli.quiet);
     let ctx = Context {
         policy_file: crate::paths::policy_file(cli.config.as_ref())?,
         cache_dir: crate::paths::cache_dir(cli.cache_dir.as_ref())?,
@@ -27,15 +28,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trust(c) => trust::run(&ctx, c),
         Command::Key(c) => key::run(c),
         Command::Init(a) => write::init(&a).await,
-        Command::Publish(a) => write::publish(&a).await,
+        Command::Publish(a) => write::publish(&ctx, &a).await,
         Command::Sign(a) => write::sign(&ctx, &a, false).await,
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
-        Command::Delegate(a) => write::delegate(&a).await,
-        Command::Status(a) => status::run(&a).await,
+        Command::Delegate(a) => write::delegate(&ctx, &a).await,
+        Command::Status(a) => status::run(&ctx, &a).await,
         Command::Verify(a) => verify::run(&ctx, &a, false).await,
         Command::Resolve(a) => verify::run(&ctx, &a, true).await,
         Command::ExampleImage(a) => example_image(&a).await,
-        Command::Root(c) => root::run(c).await,
+        Command::Root(c) => root::run(&ctx, c).await,
     }
 }
 

@@ -16,10 +16,10 @@ use crate::keys;
 use crate::repo::{valid_signatures, Authority, Found, MetaRepo};
 use crate::when::expiry;
 
-pub async fn run(cmd: RootCommand) -> anyhow::Result<()> {
+pub async fn run(ctx: &super::Context, cmd: RootCommand) -> anyhow::Result<()> {
     match cmd {
-        RootCommand::Rotate(a) => rotate(&a).await,
-        RootCommand::Sign(a) => sign(&a).await,
+        RootCommand::Rotate(a) => rotate(ctx, &a).await,
+        RootCommand::Sign(a) => sign(ctx, &a).await,
     }
 }
 
@@ -75,7 +75,7 @@ fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     specs.iter().map(|s| keys::load_private(s)).collect()
 }
 
-async fn rotate(a: &RootRotateArgs) -> anyhow::Result<()> {
+async fn rotate(ctx: &super::Context, a: &RootRotateArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
     let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
     if !TOP_LEVEL_ROLES.contains(&a.role.as_str()) {
@@ -89,7 +89,8 @@ async fn rotate(a: &RootRotateArgs) -> anyhow::Result<()> {
         ));
     }
     let signers = load_signers(&a.keys)?;
-    let (current, found) = repo.root_chain(None).await?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
+    let (current, found) = repo.root_chain(pin.as_ref()).await?;
     let mut new = current.clone();
     new.version = current.version + 1;
     new.expires = expiry("expires", &a.expires, OffsetDateTime::now_utc())?;
@@ -153,11 +154,12 @@ async fn rotate(a: &RootRotateArgs) -> anyhow::Result<()> {
     sign_and_store(&repo, &current, &found, env, &signers).await
 }
 
-async fn sign(a: &RootSignArgs) -> anyhow::Result<()> {
+async fn sign(ctx: &super::Context, a: &RootSignArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
     let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
     let signers = load_signers(&a.keys)?;
-    let (current, found) = repo.root_chain(None).await?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
+    let (current, found) = repo.root_chain(pin.as_ref()).await?;
     let next = current.version + 1;
     let old = Authority::of_top_level(&current, "root")?;
     // Of several pending candidates for the next version, continue the most signed one.

@@ -18,7 +18,7 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(16)]
 }
 
-pub async fn run(a: &StatusArgs) -> anyhow::Result<()> {
+pub async fn run(ctx: &super::Context, a: &StatusArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
     let repo = MetaRepo::open(&repo_ref, &a.repo.name)?;
     let warn_within = parse_duration(&a.warn_within).ok_or_else(|| {
@@ -30,8 +30,9 @@ pub async fn run(a: &StatusArgs) -> anyhow::Result<()> {
             ),
         )
     })?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
     let now = OffsetDateTime::now_utc();
-    let state = State::load(&repo, None).await?;
+    let state = State::load(&repo, pin.as_ref()).await?;
     let root: &Root = &state.root;
     let ts = repo
         .newest("timestamp", &Authority::of_top_level(root, "timestamp")?)

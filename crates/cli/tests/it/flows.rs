@@ -55,6 +55,8 @@ pub fn set_up(env: &Env, place: &Place) {
         "app.pem",
         "--signing-key",
         "targets.pem",
+        "--root",
+        "acme.root.json",
     ])
     .ok();
     env.run(&[
