@@ -89,7 +89,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   ocituf delegate oci:./reg:acme/tuf --name acme --role app --path 'acme/app:*' \\
-      --key team.pub.pem --signing-key targets.pem
+      --key team.pub.pem --signing-key targets.pem --root acme.root.json
   ocituf delegate registry.example.com/acme/tuf --name acme --role bins \\
       --path 'acme/*' --key ci.pem --hash-bins 16 --signing-key targets.pem")]
     Delegate(DelegateArgs),
