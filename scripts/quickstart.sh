@@ -42,8 +42,9 @@ step "$OCITUF" init oci:registry:acme/tuf --name acme \
     --snapshot-key online.pem --timestamp-key online.pem \
     --out-root acme.root.json
 
-# 3. The organization delegates acme/app to the app team's CI key.
-step "$OCITUF" delegate oci:registry:acme/tuf --name acme --role app \
+# 3. The organization delegates acme/app to the app team's CI key. Writers check the
+#    registry's root chain against the pinned root (--root, or the trust policy entry).
+step "$OCITUF" delegate oci:registry:acme/tuf --name acme --role app --root acme.root.json \
     --path 'acme/app:*' --path 'acme/app@*' --key app-ci.pub.pem --signing-key targets.pem
 
 # 4. A client pins the root (got out of band) for the images under acme/.

@@ -76,6 +76,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "OCITUF_PLAIN_HTTP", hide_env_values = true)]
     pub plain_http: bool,
 
+    /// Print no progress lines on stderr (errors and warnings still appear)
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -101,7 +105,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   ocituf delegate oci:./reg:acme/tuf --name acme --role app --path 'acme/app:*' \\
-      --key team.pub.pem --signing-key targets.pem
+      --key team.pub.pem --signing-key targets.pem --root acme.root.json
   ocituf delegate registry.example.com/acme/tuf --name acme --role bins \\
       --path 'acme/*' --key ci.pem --hash-bins 16 --signing-key targets.pem")]
     Delegate(DelegateArgs),
@@ -329,6 +333,8 @@ pub struct DelegateArgs {
     /// A private key of the delegating role; repeat up to its threshold
     #[arg(long = "signing-key", value_name = "KEY", required = true)]
     pub signing_keys: Vec<String>,
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Lifetime of the new version of the delegating role
     #[arg(long, default_value = "90d", value_name = "WHEN")]
     pub expires: String,
@@ -348,6 +354,8 @@ pub struct SignArgs {
     /// The root-of-trust name [default: from the trust policy]
     #[arg(long, short = 'n', value_name = "NAME", requires = "repo")]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Sign into this role instead of the one found by delegation patterns
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
@@ -360,6 +368,8 @@ pub struct SignArgs {
 pub struct PublishArgs {
     #[command(flatten)]
     pub repo: RepoArgs,
+    #[command(flatten)]
+    pub pin: PinArgs,
     #[arg(long, value_name = "KEY")]
     pub snapshot_key: String,
     #[arg(long, value_name = "KEY")]
@@ -394,6 +404,8 @@ Examples:
 pub struct RootSignArgs {
     #[command(flatten)]
     pub repo: RepoArgs,
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// A private root key (old or new); repeat for several
     #[arg(long = "key", value_name = "KEY", required = true)]
     pub keys: Vec<String>,
@@ -407,6 +419,8 @@ pub struct RootSignArgs {
 pub struct RootRotateArgs {
     #[command(flatten)]
     pub repo: RepoArgs,
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// The top-level role to change: root, targets, snapshot or timestamp
     #[arg(long, value_name = "ROLE")]
     pub role: String,
@@ -495,9 +509,23 @@ pub struct VerifyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub repo: RepoArgs,
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Warn about versions that expire within this time
     #[arg(long, default_value = "7d", value_name = "DURATION")]
     pub warn_within: String,
     #[command(flatten)]
     pub output: Output,
+}
+
+/// The pinned root a command checks the registry's root chain against.
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// The pinned root version 1 (`init --out-root`) [default: from the trust policy entry
+    /// for this repository and name]
+    #[arg(long = "root", value_name = "FILE")]
+    pub root: Option<PathBuf>,
+    /// DANGEROUS: with no pin, trust whatever root version 1 the registry serves
+    #[arg(long, conflicts_with = "root")]
+    pub danger_trust_on_first_use: bool,
 }

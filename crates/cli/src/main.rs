@@ -32,6 +32,8 @@ mod example_image;
 mod failure;
 mod keys;
 mod paths;
+mod pin;
+mod progress;
 mod repo;
 mod when;
 

@@ -340,7 +340,7 @@ impl MetaRepo {
 
     /// The root chain from version 1 (checked against `pin` when given) to the newest root
     /// that both its predecessor's and its own root keys sign (TUF 5.3).
-    pub async fn root_chain(&self, pin: Option<&[u8]>) -> anyhow::Result<(Root, Found)> {
+    pub async fn root_chain(&self, pin: Option<&crate::pin::Pin>) -> anyhow::Result<(Root, Found)> {
         let cands = self
             .candidates("root", RoleClass::Root.artifact_type())
             .await?;
@@ -351,6 +351,8 @@ impl MetaRepo {
                 .take(MAX_CANDIDATES)
         };
         let mut current: Option<(Root, Found)> = None;
+        // The sha256 of a root version 1 the registry served that is not the pinned one.
+        let mut mismatch: Option<Digest> = None;
         let mut v = 1u64;
         loop {
             let mut next = None;
@@ -360,7 +362,9 @@ impl MetaRepo {
                 };
                 if v == 1 {
                     if let Some(pin) = pin {
-                        if bytes != pin {
+                        // TUF 5.2: the chain starts at the root obtained out of band.
+                        if !pin.matches(&bytes) {
+                            mismatch.get_or_insert_with(|| Digest::of(&bytes));
                             continue;
                         }
                     }
@@ -398,6 +402,20 @@ impl MetaRepo {
                 None => break,
             }
             v += 1;
+        }
+        if let (None, Some(pin), Some(served)) = (&current, pin, &mismatch) {
+            return Err(fail(
+                ErrorKind::Refused,
+                format!(
+                    "root mismatch: root version 1 of {:?} in {} has sha256 {}, not the pinned root's {}: \
+                     the registry serves another root chain (an attacker's, or a re-created root of trust); \
+                     nothing was signed",
+                    self.name.as_str(),
+                    self.location,
+                    served.hex(),
+                    pin.sha256()
+                ),
+            ));
         }
         current.ok_or_else(|| {
             fail(
@@ -529,7 +547,7 @@ pub struct State {
 }
 
 impl State {
-    pub async fn load(repo: &MetaRepo, pin: Option<&[u8]>) -> anyhow::Result<Self> {
+    pub async fn load(repo: &MetaRepo, pin: Option<&crate::pin::Pin>) -> anyhow::Result<Self> {
         let (root, root_found) = repo.root_chain(pin).await?;
         let mut state = State {
             targets: BTreeMap::new(),
@@ -563,6 +581,10 @@ impl State {
                         }
                     }
                     if let Some(s) = &d.succinct_roles {
+                        crate::progress::note(format_args!(
+                            "loading {} hash bins of {role}…",
+                            s.bin_count().min(1 << 16)
+                        ));
                         for bin in 0..s.bin_count().min(1 << 16) {
                             children.push((
                                 s.bin_name(bin),

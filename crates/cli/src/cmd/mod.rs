@@ -22,6 +22,7 @@ pub struct Context {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::progress::set_quiet(cli.quiet);
     let ctx = Context {
         policy_file: crate::paths::policy_file(cli.config.as_ref())?,
         cache_dir: crate::paths::cache_dir(cli.cache_dir.as_ref())?,

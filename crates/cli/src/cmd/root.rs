@@ -101,7 +101,8 @@ async fn rotate(ctx: &Context, a: &RootRotateArgs) -> anyhow::Result<()> {
         ));
     }
     let signers = load_signers(&a.keys)?;
-    let (current, found) = repo.root_chain(None).await?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
+    let (current, found) = repo.root_chain(pin.as_ref()).await?;
     let mut new = current.clone();
     new.version = current.version + 1;
     new.expires = expiry("expires", &a.expires, OffsetDateTime::now_utc())?;
@@ -169,7 +170,8 @@ async fn sign(ctx: &Context, a: &RootSignArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
     let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
     let signers = load_signers(&a.keys)?;
-    let (current, found) = repo.root_chain(None).await?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
+    let (current, found) = repo.root_chain(pin.as_ref()).await?;
     let next = current.version + 1;
     let old = Authority::of_top_level(&current, "root")?;
     // Pending roots are untrusted: anyone who can push may add a rival candidate naming their

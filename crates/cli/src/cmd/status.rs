@@ -31,8 +31,9 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
             ),
         )
     })?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
     let now = OffsetDateTime::now_utc();
-    let state = State::load(&repo, None).await?;
+    let state = State::load(&repo, pin.as_ref()).await?;
     let root: &Root = &state.root;
     let ts = repo
         .newest("timestamp", &Authority::of_top_level(root, "timestamp")?)

@@ -15,6 +15,7 @@ use super::Context;
 use crate::cli::{DelegateArgs, InitArgs, PublishArgs, SignArgs};
 use crate::failure::{fail, ResultExt as _};
 use crate::keys;
+use crate::pin::Pin;
 use crate::repo::{sign_envelope, Authority, Found, MetaRepo, State};
 use crate::when::expiry;
 
@@ -168,6 +169,10 @@ pub async fn init(ctx: &Context, a: &InitArgs) -> anyhow::Result<()> {
     let (_, targets_bytes) =
         sign_envelope(to_value(&targets)?, &as_dyn(&targets_keys), Vec::new())?;
 
+    crate::progress::note(format_args!(
+        "pushing root, targets, snapshot and timestamp version 1 of {:?} to {repo_ref}…",
+        a.repo.name
+    ));
     repo.push("root", &root_bytes, None).await?;
     repo.push("targets", &targets_bytes, None).await?;
     let snap_exp = expiry("snapshot-expires", &a.expiry.snapshot_expires, now)?;
@@ -249,10 +254,15 @@ async fn publish_online(
 pub async fn publish(ctx: &Context, a: &PublishArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
     let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
     let now = OffsetDateTime::now_utc();
     let snapshot_key = keys::load_private(&a.snapshot_key)?;
     let timestamp_key = keys::load_private(&a.timestamp_key)?;
-    let state = State::load(&repo, None).await?;
+    crate::progress::note(format_args!(
+        "loading the targets roles of {:?} from {repo_ref}…",
+        a.repo.name
+    ));
+    let state = State::load(&repo, pin.as_ref()).await?;
     let snap_auth = Authority::of_top_level(&state.root, "snapshot")?;
     let ts_auth = Authority::of_top_level(&state.root, "timestamp")?;
     check_threshold("snapshot", &[&snapshot_key], &snap_auth)?;
@@ -288,6 +298,9 @@ pub async fn publish(ctx: &Context, a: &PublishArgs) -> anyhow::Result<()> {
     let snap_version = prev_snap.as_ref().map_or(1, |f| f.version + 1);
     let ts_version = prev_ts.as_ref().map_or(1, |f| f.version + 1);
     let roles = meta.len();
+    crate::progress::note(format_args!(
+        "signing snapshot version {snap_version} over {roles} targets roles and timestamp version {ts_version}…"
+    ));
     publish_online(
         &repo,
         meta,
@@ -306,16 +319,18 @@ pub async fn publish(ctx: &Context, a: &PublishArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The metadata repository and root-of-trust name for an image: explicit, or from the
-/// trust policy. Returns the pinned root bytes when the policy has a file.
+/// The metadata repository and root-of-trust name for an image, and the pinned root to
+/// check its chain against: explicit `--repo`/`--name` (pin from `--root` or the policy entry
+/// for them, see [`crate::pin::resolve`]), or the trust policy entry that covers the image.
 pub fn repo_for_image(
     ctx: &Context,
     image: &ImageReference,
-    repo: Option<&String>,
-    name: Option<&String>,
-) -> anyhow::Result<(RepositoryReference, String, Option<Vec<u8>>)> {
-    if let (Some(r), Some(n)) = (repo, name) {
-        return Ok((RepositoryReference::parse(r)?, n.clone(), None));
+    a: &SignArgs,
+) -> anyhow::Result<(RepositoryReference, String, Option<Pin>)> {
+    if let (Some(r), Some(n)) = (&a.repo, &a.name) {
+        let repo = RepositoryReference::parse(r)?;
+        let pin = crate::pin::resolve(ctx, &repo, n, &a.pin)?;
+        return Ok((repo, n.clone(), pin));
     }
     let policy = TrustPolicy::load(&ctx.policy_file)?;
     let entry = policy.lookup(image).map_err(|e| {
@@ -325,12 +340,13 @@ pub fn repo_for_image(
             format!("no metadata repository for {image}: pass --repo and --name, or add a trust policy entry"),
         )
     })?;
-    let pin = match &entry.root.file {
-        Some(f) => Some(
-            std::fs::read(f)
-                .config(|| format!("could not read the pinned root {}", f.display()))?,
-        ),
-        None => None,
+    let pin = if a.pin.root.is_some() {
+        crate::pin::resolve(ctx, &entry.repository, &entry.root_of_trust, &a.pin)?
+    } else {
+        match Pin::of_entry(entry)? {
+            Some(p) => Some(p),
+            None => crate::pin::resolve(ctx, &entry.repository, &entry.root_of_trust, &a.pin)?,
+        }
     };
     Ok((entry.repository.clone(), entry.root_of_trust.clone(), pin))
 }
@@ -578,11 +594,17 @@ async fn update_targets_role(
                 return Ok(tops.first().map_or(t.version, |f| f.version));
             }
         }
-        eprintln!(
-            "another writer published {role} version {} at the same time; merging and retrying (attempt {})",
-            tops.first().map_or(0, |f| f.version),
-            attempt + 2
-        );
+        if attempt + 1 < MAX_SIGN_ATTEMPTS {
+            crate::progress::note(format_args!(
+                "{}",
+                crate::progress::race_message(
+                    role,
+                    tops.first().map_or(0, |f| f.version),
+                    attempt + 2,
+                    MAX_SIGN_ATTEMPTS
+                )
+            ));
+        }
         let (merged, parent) = merge_newest(repo, role, auth, &tops).await?;
         base = (Some(merged), parent);
         // Back off with jitter so racing jobs stop colliding: up to 50 ms more per attempt.
@@ -645,14 +667,14 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
             format!("{image} has no tag: sign and yank work on tags (acme/app:1.4); the digest name is signed with it"),
         ));
     };
-    let (repo_ref, name, pin) = repo_for_image(ctx, &image, a.repo.as_ref(), a.name.as_ref())?;
+    let (repo_ref, name, pin) = repo_for_image(ctx, &image, a)?;
     let repo = MetaRepo::open(&repo_ref, &name, &ctx.registry)?;
     let signers = load_signers(&a.keys)?;
     let now = OffsetDateTime::now_utc();
     let expires = expiry("expires", &a.expires, now)?;
     let tag_name = format!("{}:{tag}", image.repo.repository);
 
-    let state = State::load(&repo, pin.as_deref()).await?;
+    let state = State::load(&repo, pin.as_ref()).await?;
     let role = pick_role(&state, &tag_name, a.role.as_ref(), &signers)?;
     let Some((base, auth)) = state.targets.get(&role).cloned() else {
         return Err(fail(
@@ -721,6 +743,7 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
 pub async fn delegate(ctx: &Context, a: &DelegateArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
     let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
     let now = OffsetDateTime::now_utc();
     let expires = expiry("expires", &a.expires, now)?;
     let signers = load_signers(&a.signing_keys)?;
@@ -747,7 +770,7 @@ pub async fn delegate(ctx: &Context, a: &DelegateArgs) -> anyhow::Result<()> {
             format!("{:?} is a top-level role name; pick a team name", a.role),
         ));
     }
-    let state = State::load(&repo, None).await?;
+    let state = State::load(&repo, pin.as_ref()).await?;
     let Some((base, auth)) = state.targets.get(&a.from).cloned() else {
         return Err(fail(
             ErrorKind::Config,
@@ -840,7 +863,11 @@ pub async fn delegate(ctx: &Context, a: &DelegateArgs) -> anyhow::Result<()> {
             threshold: a.threshold,
         };
         let team_dyn = authorised(&team_signers, &team_auth);
-        let state = State::load(&repo, None).await?;
+        crate::progress::note(format_args!(
+            "delegating role {:?} to {bins} hash bins…",
+            a.role
+        ));
+        let state = State::load(&repo, pin.as_ref()).await?;
         let base = state.targets.get(&a.role).and_then(|(f, _)| f.clone());
         let bit_length = bins.trailing_zeros();
         let prefix = a.role.clone();

@@ -55,6 +55,8 @@ pub fn set_up(env: &Env, place: &Place) {
         "app.pem",
         "--signing-key",
         "targets.pem",
+        "--root",
+        "acme.root.json",
     ])
     .ok();
     env.run(&[
@@ -184,12 +186,31 @@ pub fn concurrent_signers(env: &Env, place: &Place, jobs: usize) {
                 .unwrap()
         })
         .collect();
-    for c in children {
+    let mut stderrs = String::new();
+    for (c, image) in children.into_iter().zip(&images) {
         let out = c.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a concurrent signer failed: {stderr}");
+        // stdout stays machine-readable: only IMAGE@sha256:…, progress lines go to stderr.
+        let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success(),
-            "a concurrent signer failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            stdout.trim().starts_with(&format!("{image}@sha256:")) && stdout.lines().count() == 1,
+            "{stdout}"
+        );
+        stderrs.push_str(&stderr);
+    }
+    // Without any race each job pushes one version: `app` ends at version `jobs`. Any other
+    // version means some job pushed the same version as another or pushed twice, and a job
+    // that lost a race says so on stderr.
+    let status: serde_json::Value = serde_json::from_str(
+        env.run(&["status", &place.repo("acme/tuf"), "-n", "acme", "--json"])
+            .ok(),
+    )
+    .unwrap();
+    if status["delegated_roles"][0]["version"] != jobs {
+        assert!(
+            stderrs.contains("ocituf: lost a race with another signer of role \"app\", retrying on top of version"),
+            "versions raced but no signer said so: {status}\n{stderrs}"
         );
     }
     publish(env, place).ok();

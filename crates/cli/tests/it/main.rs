@@ -4,6 +4,7 @@
 mod flows;
 mod help;
 mod layout;
+mod pinning;
 mod registries;
 mod registries_roles;
 mod root_sign;
