@@ -264,9 +264,11 @@ pub(crate) async fn update(
             Ok(_) => {}
             // Distribution refuses an index that lists a manifest it does not have: one was
             // deleted meanwhile. Find which, forget them, and go again.
-            Err(RegistryError::Status {
-                status: 400 | 404, ..
-            }) => {
+            Err(
+                refusal @ RegistryError::Status {
+                    status: 400 | 404, ..
+                },
+            ) => {
                 let mut dropped = false;
                 for e in &entries {
                     let Some(d) = entry_digest(e).and_then(|d| Digest::parse(d).ok()) else {
@@ -279,9 +281,16 @@ pub(crate) async fn update(
                     }
                 }
                 if !dropped {
-                    // Not a missing manifest: report the refusal itself.
-                    repo.push_manifest(INDEX_MEDIA_TYPE, &bytes, &digest, &ManifestRef::Tag(&tag))
-                        .await?;
+                    // Not a missing manifest. Distribution 2.8 also answers 400 DIGEST_INVALID
+                    // to a tag PUT that races another writer of the same tag (seen with eight
+                    // concurrent signers under load): back off and go again, and report the
+                    // refusal itself only when the rounds run out.
+                    if round + 1 == opts.fallback_max_rounds {
+                        return Err(refusal);
+                    }
+                    tracing::debug!(%subject, round, error = %refusal, "fallback index write refused, retrying");
+                    let (lo, hi) = opts.fallback_settle;
+                    tokio::time::sleep(lo + random_duration(hi.saturating_sub(lo))).await;
                 }
                 continue;
             }
