@@ -10,6 +10,7 @@ use ocituf_tuf::crypto::{KeyId, PrivateKey, Signer};
 use ocituf_tuf::metadata::{Envelope, Role, Root, TOP_LEVEL_ROLES};
 use time::OffsetDateTime;
 
+use super::write::load_signers;
 use super::Context;
 use crate::cli::{RootCommand, RootRotateArgs, RootSignArgs};
 use crate::failure::{fail, ResultExt as _};
@@ -81,10 +82,6 @@ pub(super) fn content_digest(env: &Envelope) -> anyhow::Result<String> {
         .signed_bytes()
         .config(|| "could not serialise the root".to_owned())?;
     Ok(ocituf_oci::Digest::of(&signed).to_string())
-}
-
-fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
-    specs.iter().map(|s| keys::load_private(s)).collect()
 }
 
 async fn rotate(ctx: &Context, a: &RootRotateArgs) -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ const MAX_SIGN_ATTEMPTS: u32 = 32;
 /// How long a signer waits before confirming that its change is in every newest version.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
 
-fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
+pub(super) fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
     specs.iter().map(|s| keys::load_private(s)).collect()
 }
 
