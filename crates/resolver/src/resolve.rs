@@ -337,24 +337,19 @@ async fn pinned_root(
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
-    use std::io::Read as _;
-    let read = || -> std::io::Result<Vec<u8>> {
-        let f = std::fs::File::open(path)?;
-        let mut out = Vec::new();
-        f.take(MAX_ROOT_LEN + 1).read_to_end(&mut out)?;
-        Ok(out)
+    use ocituf_tuf::fsio::{self, FileError};
+    let source = match fsio::read_bounded(path, MAX_ROOT_LEN) {
+        Ok(Some(bytes)) => return Ok(bytes),
+        Ok(None) => std::io::Error::from(std::io::ErrorKind::NotFound),
+        Err(FileError::TooLarge { max_len }) => {
+            std::io::Error::other(format!("longer than {max_len} bytes"))
+        }
+        Err(e) => std::io::Error::other(e),
     };
-    let bytes = read().map_err(|source| Error::PinnedRootRead {
+    Err(Error::PinnedRootRead {
         path: path.to_owned(),
         source,
-    })?;
-    if bytes.len() as u64 > MAX_ROOT_LEN {
-        return Err(Error::PinnedRootRead {
-            path: path.to_owned(),
-            source: std::io::Error::other(format!("longer than {MAX_ROOT_LEN} bytes")),
-        });
-    }
-    Ok(bytes)
+    })
 }
 
 /// Which loaded targets role lists `info` (pre-order, as the search found it), for messages.
