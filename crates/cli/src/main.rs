@@ -28,13 +28,10 @@ macro_rules! out {
 
 mod cli;
 mod cmd;
-mod example_image;
 mod failure;
-mod keys;
 mod paths;
 mod pin;
 mod progress;
-mod repo;
 mod when;
 
 use std::process::ExitCode;

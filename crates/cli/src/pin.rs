@@ -3,50 +3,26 @@
 //! name (or for the image), else a refusal. Without a pin a registry that swapped the whole
 //! root chain would get an operator to sign on top of an attacker's root.
 
-use ocituf_oci::Digest;
 use ocituf_resolver::{ErrorKind, RepositoryReference, TrustEntry, TrustPolicy};
 
 use crate::cli::PinArgs;
 use crate::cmd::Context;
 use crate::failure::{fail, ResultExt as _};
 
-/// A pinned root version 1: its exact bytes, or only their sha256.
-#[derive(Debug, Clone)]
-pub enum Pin {
-    Bytes(Vec<u8>),
-    Sha256(String),
+pub use ocituf_writer::Pin;
+
+fn read(path: &std::path::Path) -> anyhow::Result<Pin> {
+    let bytes = std::fs::read(path)
+        .config(|| format!("could not read the pinned root {}", path.display()))?;
+    Ok(Pin::Bytes(bytes))
 }
 
-impl Pin {
-    /// Whether `bytes` is the pinned root (TUF 5.2: the trusted root is obtained out of band).
-    pub fn matches(&self, bytes: &[u8]) -> bool {
-        match self {
-            Pin::Bytes(b) => b == bytes,
-            Pin::Sha256(hex) => Digest::of(bytes).hex() == hex.as_str(),
-        }
+/// The pin a trust policy entry holds: its root file, else its sha256.
+pub fn of_entry(entry: &TrustEntry) -> anyhow::Result<Option<Pin>> {
+    if let Some(f) = &entry.root.file {
+        return read(f).map(Some);
     }
-
-    /// The sha256 of the pinned root, for messages.
-    pub fn sha256(&self) -> String {
-        match self {
-            Pin::Bytes(b) => Digest::of(b).hex().to_owned(),
-            Pin::Sha256(hex) => hex.clone(),
-        }
-    }
-
-    fn read(path: &std::path::Path) -> anyhow::Result<Pin> {
-        let bytes = std::fs::read(path)
-            .config(|| format!("could not read the pinned root {}", path.display()))?;
-        Ok(Pin::Bytes(bytes))
-    }
-
-    /// The pin a trust policy entry holds: its root file, else its sha256.
-    pub fn of_entry(entry: &TrustEntry) -> anyhow::Result<Option<Pin>> {
-        if let Some(f) = &entry.root.file {
-            return Pin::read(f).map(Some);
-        }
-        Ok(entry.root.sha256.clone().map(Pin::Sha256))
-    }
+    Ok(entry.root.sha256.clone().map(Pin::Sha256))
 }
 
 /// The pin for root of trust `name` in `repo`: `--root`, else the trust policy entry with
@@ -59,7 +35,7 @@ pub fn resolve(
     a: &PinArgs,
 ) -> anyhow::Result<Option<Pin>> {
     if let Some(f) = &a.root {
-        return Pin::read(f).map(Some);
+        return read(f).map(Some);
     }
     let policy = TrustPolicy::load(&ctx.policy_file)?;
     // Layout directories compare absolute: `oci:registry:` and `oci:/home/me/registry:`.
@@ -68,7 +44,7 @@ pub fn resolve(
     };
     for e in policy.entries() {
         if same(&e.repository) && e.root_of_trust == name {
-            if let Some(p) = Pin::of_entry(e)? {
+            if let Some(p) = of_entry(e)? {
                 return Ok(Some(p));
             }
         }

@@ -6,6 +6,7 @@
 //!   manifests, hints parsed from untrusted descriptors. No I/O.
 //! - [`store`]: the [`ArtifactStore`] boundary (blobs, manifests, referrers of one repository).
 //! - [`image`]: images as TUF targets (tag and digest names, `custom.oci`, index entries).
+//! - [`example_image`]: a tiny valid image to push (the quick start and tests).
 //! - [`names`]: the distribution spec's repository-name and tag grammar, shared by every store.
 //! - [`layout`]: [`LayoutStore`], an OCI image-layout directory (`oci:DIR[:REPOSITORY]`).
 //! - `registry`: the registry store (native referrers API or the tag-schema fallback).
@@ -20,6 +21,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod example_image;
 pub mod image;
 pub mod layout;
 pub mod mapping;

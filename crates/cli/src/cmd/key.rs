@@ -7,7 +7,7 @@ use ocituf_tuf::crypto::{KeyKind, PrivateKey, PublicKey, Signer as _};
 
 use crate::cli::{KeyCommand, KeyGenerateArgs, KeyShowArgs, KeyType};
 use crate::failure::{fail, ResultExt as _};
-use crate::keys;
+use ocituf_writer::keys;
 
 pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {

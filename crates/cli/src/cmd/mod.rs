@@ -74,7 +74,7 @@ async fn example_image(ctx: &Context, a: &crate::cli::ExampleImageArgs) -> anyho
         ));
     };
     let store = ocituf_resolver::store::open_with(&image.repo, &ctx.registry)?;
-    let digest = crate::example_image::push(&store, tag, &a.message)
+    let digest = ocituf_oci::example_image::push(&store, tag, &a.message)
         .await
         .network(|| format!("could not push the example image to {}", image.repo))?;
     outln!("{}", image.with_digest(digest));

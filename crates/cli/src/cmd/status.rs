@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use super::Context;
 use crate::cli::StatusArgs;
 use crate::failure::fail;
-use crate::repo::{valid_signatures, Authority, MetaRepo, State};
 use crate::when::parse_duration;
+use ocituf_writer::{valid_signatures, Authority, State};
 
 fn rfc3339(t: OffsetDateTime) -> String {
     ocituf_tuf::metadata::expires_format::format(t).unwrap_or_else(|_| t.to_string())
@@ -21,7 +21,7 @@ fn short(id: &str) -> &str {
 
 pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
     let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
-    let repo = MetaRepo::open(&repo_ref, &a.repo.name, &ctx.registry)?;
+    let repo = super::write::open_repo(ctx, &repo_ref, &a.repo.name)?;
     let warn_within = parse_duration(&a.warn_within).ok_or_else(|| {
         fail(
             ocituf_resolver::ErrorKind::Config,
@@ -86,7 +86,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
                 snapshot.as_ref().map(|t| t.version),
                 snapshot.as_ref().map(|t| t.expires),
             ),
-            _ => match state.targets_of("targets")? {
+            _ => match state.targets_of("targets") {
                 Some(t) => (Some(t.version), Some(t.expires)),
                 None => (None, None),
             },
@@ -107,7 +107,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
     let mut total_targets = 0usize;
     let mut unpublished = Vec::new();
     for name in &state.order {
-        let t: Option<Targets> = state.targets_of(name)?;
+        let t: Option<&Targets> = state.targets_of(name);
         let count = t.as_ref().map_or(0, |t| t.targets.len());
         total_targets += count;
         let published = snapshot
@@ -137,6 +137,14 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         }));
     }
 
+    // Names a role lists where the delegation search never looks for them: clients ignore
+    // them; the next write to the role removes them.
+    let strays: Vec<_> = state
+        .stray_targets()
+        .into_iter()
+        .map(|s| json!({"role": s.role, "name": s.name}))
+        .collect();
+
     let mut pending = Vec::new();
     for (version, env) in repo.pending_roots(root.version).await? {
         let Ok(new_root) = Root::from_signed(&env.signed) else {
@@ -146,7 +154,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         let new = Authority::of_top_level(&new_root, "root")?;
         pending.push(json!({
             "version": version,
-            "content": super::root::content_digest(&env)?,
+            "content": ocituf_writer::root::content_digest(&env)?,
             "signed_by_old_keys": valid_signatures(&env, &old.keys, &old.keyids),
             "old_threshold": old.threshold,
             "signed_by_new_keys": valid_signatures(&env, &new.keys, &new.keyids),
@@ -165,6 +173,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
                 "targets": total_targets,
                 "unpublished": unpublished,
                 "pending_roots": pending,
+                "stray_targets": strays,
                 "warnings": warnings,
             }))?
         );
@@ -210,6 +219,13 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
     }
     for w in &warnings {
         outln!("warning: {w}");
+    }
+    for s in &strays {
+        outln!(
+            "warning: role {} lists {} but clients never look for it there (they ignore it); the next `ocituf sign` into that role removes it, and signing the image again puts the name where clients look",
+            s["role"],
+            s["name"].as_str().unwrap_or("?")
+        );
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use ocituf_resolver::ErrorKind;
 use ocituf_tuf::crypto::{PrivateKey, PublicKey, Signer as _};
 use p256::pkcs8::LineEnding;
 
-use crate::failure::{fail, ResultExt as _};
+use crate::error::{fail, Result, ResultExt as _};
 
 /// Where a key comes from, for messages (never the key itself).
 fn describe(spec: &str) -> String {
@@ -19,7 +19,7 @@ fn describe(spec: &str) -> String {
 
 /// The text of a key spec: a file, or `env:VAR` (PEM, or base64 of a PEM, as CI secret
 /// stores often require).
-fn read_spec(spec: &str) -> anyhow::Result<String> {
+fn read_spec(spec: &str) -> Result<String> {
     if let Some(var) = spec.strip_prefix("env:") {
         let value = std::env::var(var).map_err(|_| {
             fail(
@@ -48,7 +48,7 @@ fn read_spec(spec: &str) -> anyhow::Result<String> {
 }
 
 /// A private key for signing.
-pub fn load_private(spec: &str) -> anyhow::Result<PrivateKey> {
+pub fn load_private(spec: &str) -> Result<PrivateKey> {
     let text = read_spec(spec)?;
     if text.contains("PUBLIC KEY-----") {
         return Err(fail(
@@ -79,7 +79,7 @@ pub fn load_private(spec: &str) -> anyhow::Result<PrivateKey> {
 
 /// A public key, from a public PEM (SubjectPublicKeyInfo), a private PEM, or a TUF key JSON
 /// object.
-pub fn load_public(spec: &str) -> anyhow::Result<PublicKey> {
+pub fn load_public(spec: &str) -> Result<PublicKey> {
     let text = read_spec(spec)?;
     if text.contains("PRIVATE KEY-----") {
         return Ok(load_private(spec)?.public_key().clone());
@@ -119,7 +119,7 @@ fn public_from_spki_pem(pem: &str) -> Option<PublicKey> {
 }
 
 /// The public key as SubjectPublicKeyInfo PEM (what `openssl pkey -pubout` writes).
-pub fn public_pem(key: &PublicKey) -> anyhow::Result<String> {
+pub fn public_pem(key: &PublicKey) -> Result<String> {
     if key.keytype == "ed25519" {
         let bytes: [u8; 32] = hex::decode(key.keyval.public.trim())
             .ok()
@@ -140,7 +140,7 @@ pub fn public_pem(key: &PublicKey) -> anyhow::Result<String> {
 }
 
 /// The keyid a key has in metadata (securesystemslib's).
-pub fn key_id(key: &PublicKey) -> anyhow::Result<String> {
+pub fn key_id(key: &PublicKey) -> Result<String> {
     Ok(key
         .compute_keyid()
         .config(|| "could not compute the keyid".to_owned())?

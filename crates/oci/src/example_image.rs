@@ -1,7 +1,7 @@
 //! A tiny, valid OCI image (one uncompressed tar layer holding `hello.txt`), for the quick
 //! start and the tests: no skopeo or Docker needed to have something to sign.
 
-use ocituf_oci::{ArtifactStore, Digest};
+use crate::{ArtifactStore, Digest};
 
 const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
@@ -63,7 +63,7 @@ pub async fn push<S: ArtifactStore>(
     store: &S,
     tag: &str,
     message: &str,
-) -> Result<Digest, ocituf_oci::Error> {
+) -> Result<Digest, crate::Error> {
     let (config, layer, manifest) = image(message);
     store.put_blob(&config).await?;
     store.put_blob(&layer).await?;

@@ -1,26 +1,22 @@
-//! The writer's view of a root of trust in an OCI repository: find the newest *verified*
-//! published version of each role, sign new versions, push them (docs/oci-mapping.md).
+//! A root of trust in one OCI repository, as writers see it: find the newest *verified*
+//! published version of each role, and push new versions (docs/oci-mapping.md).
 //!
 //! Writers verify what they build on: a new version of a role is made on top of the newest
 //! version whose signatures meet the threshold of the keys its delegator names, so a registry
 //! cannot slip targets into a team's role for the team's key to sign. Annotations only decide
 //! what to fetch.
-//!
-//! This holds the write side the command line needs; the read side that clients use is the
-//! TUF updater over `ocituf-oci`'s `RepoSource`.
 
-use std::collections::BTreeMap;
-
-use anyhow::Context as _;
 use ocituf_oci::mapping::{
     self, Anchor, Hints, RoleClass, RootOfTrustName, EMPTY_BLOB, MANIFEST_MEDIA_TYPE,
 };
 use ocituf_oci::{ArtifactStore as _, Digest, ManifestRef};
 use ocituf_resolver::{AnyStore, ErrorKind};
-use ocituf_tuf::crypto::{KeyId, PublicKey, Signer};
-use ocituf_tuf::metadata::{Envelope, Role, Root, Signature, Targets};
+use ocituf_tuf::metadata::{Envelope, Role, Root};
 
-use crate::failure::{fail, ResultExt as _};
+use crate::authority::Authority;
+use crate::error::{fail, Result, ResultExt as _};
+use crate::pin::Pin;
+use crate::progress::Progress;
 
 /// Largest metadata file read (the updater's default for targets is in this range too).
 pub const MAX_METADATA_LEN: u64 = 16 * 1024 * 1024;
@@ -50,6 +46,7 @@ pub struct MetaRepo {
     pub store: AnyStore,
     pub name: RootOfTrustName,
     pub location: String,
+    progress: Progress,
 }
 
 /// A candidate from a referrers listing (hints only).
@@ -61,116 +58,43 @@ struct Candidate {
     parent: Option<Digest>,
 }
 
-/// Sign `signed` with every signer; the file bytes as ocituf writes them (canonical JSON).
-pub fn sign_envelope(
-    signed: serde_json::Value,
-    signers: &[&dyn Signer],
-    keep: Vec<Signature>,
-) -> anyhow::Result<(Envelope, Vec<u8>)> {
-    let mut env = Envelope {
-        signed,
-        signatures: keep,
-        extra: BTreeMap::new(),
-    };
-    let msg = env
-        .signed_bytes()
-        .config(|| "could not serialise metadata".to_owned())?;
-    for s in signers {
-        env.signatures.retain(|sig| sig.keyid != *s.key_id());
-        let sig = s
-            .sign(&msg)
-            .config(|| format!("key {} could not sign", s.key_id()))?;
-        env.signatures.push(Signature {
-            keyid: s.key_id().clone(),
-            sig: hex::encode(sig),
-            extra: BTreeMap::new(),
-        });
-    }
-    let bytes = file_bytes(&env)?;
-    Ok((env, bytes))
-}
-
-/// The bytes of a metadata file, as `ocituf-tuf` writes them (valid JSON; signatures are
-/// over the canonical form of `signed`, which any reader recomputes).
-pub fn file_bytes(env: &Envelope) -> anyhow::Result<Vec<u8>> {
-    env.to_bytes()
-        .config(|| "could not serialise metadata".to_owned())
-}
-
-/// How many distinct keys of `keyids` made a valid signature over the envelope.
-///
-/// # Security
-/// Counts each authorised key once; signatures by unknown keys, empty or bad signatures
-/// count for nothing (TUF 5.3.4 / 5.6.3 threshold rules).
-pub fn valid_signatures(
-    env: &Envelope,
-    keys: &BTreeMap<KeyId, PublicKey>,
-    keyids: &[KeyId],
-) -> u32 {
-    let Ok(msg) = env.signed_bytes() else {
-        return 0;
-    };
-    let mut counted: Vec<&KeyId> = Vec::new();
-    for sig in &env.signatures {
-        if sig.sig.is_empty() || !keyids.contains(&sig.keyid) || counted.contains(&&sig.keyid) {
-            continue;
-        }
-        let (Some(key), Ok(raw)) = (keys.get(&sig.keyid), hex::decode(&sig.sig)) else {
-            continue;
-        };
-        if key.decode().is_ok_and(|k| k.verify(&msg, &raw)) {
-            counted.push(&sig.keyid);
-        }
-    }
-    u32::try_from(counted.len()).unwrap_or(u32::MAX)
-}
-
-/// The keys and threshold that sign `role`, from the verified delegator.
-#[derive(Debug, Clone)]
-pub struct Authority {
-    pub keys: BTreeMap<KeyId, PublicKey>,
-    pub keyids: Vec<KeyId>,
-    pub threshold: u32,
-}
-
-impl Authority {
-    pub fn of_top_level(root: &Root, role: &str) -> anyhow::Result<Self> {
-        let rk = root
-            .role(role)
-            .config(|| format!("root has no {role} role"))?;
-        Ok(Self {
-            keys: root.keys.clone(),
-            keyids: rk.keyids.clone(),
-            threshold: rk.threshold,
-        })
-    }
-
-    pub fn satisfied_by(&self, env: &Envelope) -> bool {
-        valid_signatures(env, &self.keys, &self.keyids) >= self.threshold
-    }
-}
-
 impl MetaRepo {
     pub fn open(
         repo: &ocituf_resolver::RepositoryReference,
         name: &str,
         registry: &ocituf_oci::RegistryOptions,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let name = RootOfTrustName::parse(name)
             .config(|| format!("{name:?} cannot be a root-of-trust name"))?;
-        let store = ocituf_resolver::store::open_with(repo, registry)?;
+        let store = ocituf_resolver::store::open_with(repo, registry).map_err(|e| {
+            let kind = e.kind();
+            crate::Error::wrap(kind, format!("could not open {repo}"), e)
+        })?;
         Ok(Self {
             store,
             name,
             location: repo.to_string(),
+            progress: Progress::silent(),
         })
+    }
+
+    /// Report progress lines (long loads, lost races) to `progress`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Where progress lines go.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     fn net<T, E: std::error::Error + Send + Sync + 'static>(
         &self,
         r: Result<T, E>,
         what: impl FnOnce() -> String,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T> {
         r.kind(ErrorKind::Network, || {
             format!("{} ({})", what(), self.location)
         })
@@ -178,7 +102,7 @@ impl MetaRepo {
 
     /// Referrers of the anchor of `role` that may be versions of it, newest version first,
     /// ties by manifest digest (docs/oci-mapping.md §6).
-    async fn candidates(&self, role: &str, artifact_type: &str) -> anyhow::Result<Vec<Candidate>> {
+    async fn candidates(&self, role: &str, artifact_type: &str) -> Result<Vec<Candidate>> {
         let anchor = Anchor::for_role(&self.name, role)
             .config(|| format!("{role:?} cannot be a role name"))?;
         let (list, _) = self.net(
@@ -209,7 +133,7 @@ impl MetaRepo {
     }
 
     /// The metadata bytes of a candidate: the layer the manifest names (digest-checked).
-    async fn fetch(&self, c: &Candidate) -> anyhow::Result<Option<Vec<u8>>> {
+    async fn fetch(&self, c: &Candidate) -> Result<Option<Vec<u8>>> {
         if let Some(d) = &c.metadata_digest {
             if let Some(bytes) = self.net(self.store.get_blob(d, MAX_METADATA_LEN).await, || {
                 format!("could not fetch metadata blob {d}")
@@ -243,17 +167,13 @@ impl MetaRepo {
     /// The newest version of `role` (class `targets`, `snapshot` or `timestamp`) whose
     /// signatures meet `authority`. `None` when no version verifies. Of several versions
     /// with the same number, the lowest manifest digest wins (docs/oci-mapping.md §6).
-    pub async fn newest(&self, role: &str, authority: &Authority) -> anyhow::Result<Option<Found>> {
+    pub async fn newest(&self, role: &str, authority: &Authority) -> Result<Option<Found>> {
         Ok(self.newest_all(role, authority).await?.into_iter().next())
     }
 
     /// Every verified version of `role` at the highest verified version number (several when
     /// writers raced), lowest manifest digest first.
-    pub async fn newest_all(
-        &self,
-        role: &str,
-        authority: &Authority,
-    ) -> anyhow::Result<Vec<Found>> {
+    pub async fn newest_all(&self, role: &str, authority: &Authority) -> Result<Vec<Found>> {
         let class = RoleClass::of_role(role);
         let cands = self.candidates(role, class.artifact_type()).await?;
         let mut out: Vec<Found> = Vec::new();
@@ -280,7 +200,7 @@ impl MetaRepo {
         role: &str,
         digest: &Digest,
         authority: &Authority,
-    ) -> anyhow::Result<Option<Found>> {
+    ) -> Result<Option<Found>> {
         let Some(m) = self.net(
             self.store
                 .get_manifest(ManifestRef::Digest(digest), mapping::MAX_MANIFEST_LEN)
@@ -308,7 +228,7 @@ impl MetaRepo {
         role: &str,
         c: &Candidate,
         authority: &Authority,
-    ) -> anyhow::Result<Option<Found>> {
+    ) -> Result<Option<Found>> {
         let class = RoleClass::of_role(role);
         let Some(bytes) = self.fetch(c).await? else {
             return Ok(None);
@@ -340,7 +260,7 @@ impl MetaRepo {
 
     /// The root chain from version 1 (checked against `pin` when given) to the newest root
     /// that both its predecessor's and its own root keys sign (TUF 5.3).
-    pub async fn root_chain(&self, pin: Option<&crate::pin::Pin>) -> anyhow::Result<(Root, Found)> {
+    pub async fn root_chain(&self, pin: Option<&Pin>) -> Result<(Root, Found)> {
         let cands = self
             .candidates("root", RoleClass::Root.artifact_type())
             .await?;
@@ -436,12 +356,7 @@ impl MetaRepo {
 
     /// Push one role version (`ocituf-oci`'s publisher: empty blob, anchor, metadata blob,
     /// tagged manifest with `io.ocituf.parent`).
-    pub async fn push(
-        &self,
-        role: &str,
-        bytes: &[u8],
-        parent: Option<&Digest>,
-    ) -> anyhow::Result<Digest> {
+    pub async fn push(&self, role: &str, bytes: &[u8], parent: Option<&Digest>) -> Result<Digest> {
         let publisher = ocituf_oci::Publisher::new(self.store.clone(), self.name.clone());
         let pushed = self.net(publisher.push(role, bytes, parent).await, || {
             format!("could not push a new version of role {role:?}")
@@ -449,7 +364,7 @@ impl MetaRepo {
         Ok(pushed.manifest_digest)
     }
 
-    async fn ensure_anchor(&self, anchor: &Anchor) -> anyhow::Result<()> {
+    async fn ensure_anchor(&self, anchor: &Anchor) -> Result<()> {
         self.net(self.store.put_blob(EMPTY_BLOB).await, || {
             "could not push the empty blob".to_owned()
         })?;
@@ -463,7 +378,7 @@ impl MetaRepo {
     }
 
     /// Store a root version that lacks signatures, for other holders to sign.
-    pub async fn push_pending_root(&self, bytes: &[u8], version: u64) -> anyhow::Result<Digest> {
+    pub async fn push_pending_root(&self, bytes: &[u8], version: u64) -> Result<Digest> {
         let anchor = Anchor::role(&self.name, "pending-root")
             .config(|| "could not make the pending-root anchor".to_owned())?;
         self.ensure_anchor(&anchor).await?;
@@ -484,7 +399,8 @@ impl MetaRepo {
                 mapping::ANNOTATION_METADATA_DIGEST: digest.as_str(),
             },
         });
-        let mbytes = serde_json::to_vec(&manifest)?;
+        let mbytes = serde_json::to_vec(&manifest)
+            .config(|| "could not serialise the pending root manifest".to_owned())?;
         let tag = mapping::metadata_tag(&Digest::of(&mbytes));
         self.net(
             self.store
@@ -495,7 +411,7 @@ impl MetaRepo {
     }
 
     /// Pending root versions newer than `after`, newest first (unverified: the caller checks).
-    pub async fn pending_roots(&self, after: u64) -> anyhow::Result<Vec<(u64, Envelope)>> {
+    pub async fn pending_roots(&self, after: u64) -> Result<Vec<(u64, Envelope)>> {
         let anchor = Anchor::role(&self.name, "pending-root")
             .config(|| "could not make the pending-root anchor".to_owned())?;
         let (list, _) = self.net(
@@ -531,90 +447,5 @@ impl MetaRepo {
         }
         out.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
         Ok(out)
-    }
-}
-
-/// The verified state a writer builds on: the newest root and the newest version of every
-/// targets role reachable through delegations, in pre-order.
-#[allow(dead_code)]
-pub struct State {
-    pub root: Root,
-    pub root_found: Found,
-    /// Role name → (its newest verified version, the authority that signs it).
-    pub targets: BTreeMap<String, (Option<Found>, Authority)>,
-    /// Roles in delegation pre-order (targets first).
-    pub order: Vec<String>,
-}
-
-impl State {
-    pub async fn load(repo: &MetaRepo, pin: Option<&crate::pin::Pin>) -> anyhow::Result<Self> {
-        let (root, root_found) = repo.root_chain(pin).await?;
-        let mut state = State {
-            targets: BTreeMap::new(),
-            order: Vec::new(),
-            root_found,
-            root,
-        };
-        let top = Authority::of_top_level(&state.root, "targets")?;
-        let mut stack = vec![("targets".to_owned(), top)];
-        while let Some((role, auth)) = stack.pop() {
-            if state.targets.contains_key(&role) || state.order.len() > 4096 {
-                continue;
-            }
-            let found = repo.newest(&role, &auth).await?;
-            let mut children = Vec::new();
-            if let Some(f) = &found {
-                let t = Targets::from_signed(&f.envelope.signed).config(|| {
-                    format!("targets role {role:?} version {} is malformed", f.version)
-                })?;
-                if let Some(d) = &t.delegations {
-                    if let Some(roles) = &d.roles {
-                        for r in roles {
-                            children.push((
-                                r.name.clone(),
-                                Authority {
-                                    keys: d.keys.clone(),
-                                    keyids: r.keyids.clone(),
-                                    threshold: r.threshold,
-                                },
-                            ));
-                        }
-                    }
-                    if let Some(s) = &d.succinct_roles {
-                        crate::progress::note(format_args!(
-                            "loading {} hash bins of {role}…",
-                            s.bin_count().min(1 << 16)
-                        ));
-                        for bin in 0..s.bin_count().min(1 << 16) {
-                            children.push((
-                                s.bin_name(bin),
-                                Authority {
-                                    keys: d.keys.clone(),
-                                    keyids: s.keyids.clone(),
-                                    threshold: s.threshold,
-                                },
-                            ));
-                        }
-                    }
-                }
-            }
-            state.order.push(role.clone());
-            state.targets.insert(role, (found, auth));
-            for c in children.into_iter().rev() {
-                stack.push(c);
-            }
-        }
-        Ok(state)
-    }
-
-    /// The parsed newest version of a targets role.
-    pub fn targets_of(&self, role: &str) -> anyhow::Result<Option<Targets>> {
-        match self.targets.get(role) {
-            Some((Some(f), _)) => Ok(Some(
-                Targets::from_signed(&f.envelope.signed)
-                    .with_context(|| format!("targets role {role:?} is malformed"))?,
-            )),
-            _ => Ok(None),
-        }
     }
 }

@@ -1,0 +1,47 @@
+//! The write path of a root of trust stored in OCI: everything that makes new metadata, for
+//! the `ocituf` command line and the online signer alike (they parse, call this, print).
+//!
+//! Writers verify what they build on, as a client would: the root chain from a pinned root
+//! version 1, then the newest version of each targets role whose signatures meet its
+//! delegator's threshold. Several writers may work at once: a version that lost a race is
+//! rebuilt on top of the winners and nothing another writer signed is dropped.
+//!
+//! This crate does not verify images for clients (that is `ocituf-resolver`), parse
+//! command lines, or print: progress lines go to a [`Progress`] callback.
+//!
+//! Modules: [`repo`] (a root of trust in one OCI repository: newest verified versions, root
+//! chain, pushing, pending roots), [`state`] (the verified state and the delegation search
+//! that decides where each target name goes), [`authority`] (keys, thresholds, signing),
+//! [`edit`] (editing a targets role with concurrent writers), [`sign`] (signing and yanking
+//! images), [`delegate`] (delegations and hash bins), [`online`] (snapshot and timestamp),
+//! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
+//! from files and the environment), [`pin`], [`progress`], [`error`].
+//!
+//! Why a crate of its own, above the resolver: it uses the resolver's store opening and
+//! error kinds, and both binaries (`ocituf` and the server) need all of it.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![allow(clippy::result_large_err)]
+
+pub mod authority;
+pub mod delegate;
+pub mod edit;
+pub mod error;
+pub mod init;
+pub mod keys;
+pub mod online;
+pub mod pin;
+pub mod progress;
+pub mod repo;
+pub mod root;
+pub mod sign;
+pub mod state;
+
+pub use authority::{file_bytes, sign_envelope, valid_signatures, Authority};
+pub use error::{Error, ErrorKind, Result};
+pub use pin::Pin;
+pub use progress::Progress;
+pub use repo::{Found, MetaRepo, MAX_METADATA_LEN, PENDING_ROOT_ARTIFACT_TYPE};
+pub use state::{State, StrayTarget};

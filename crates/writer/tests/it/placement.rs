@@ -1,0 +1,184 @@
+//! Where each name goes: a tag and its digest name in the bins the client's search picks,
+//! stray names reported and cleaned up, and the warning only where no delegation reaches.
+
+use ocituf_oci::image::{digest_target, tag_target};
+use ocituf_resolver::Error as ResolveError;
+use ocituf_tuf::metadata::{TargetFile, Targets};
+use ocituf_writer::authority::Authority;
+use ocituf_writer::edit::update_targets_role;
+
+use crate::fixture::{in_days, Org, Place, Shape};
+
+/// The bin the client's delegation search picks for `name` (the deepest responsible role).
+fn bin_of(state: &ocituf_writer::State, name: &str) -> String {
+    state.responsible_roles(name).last().cloned().unwrap()
+}
+
+/// A tag of acme/app whose tag name and digest name land in different bins: sign writes
+/// both bins, each name into its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_writes_the_tag_and_the_digest_into_their_own_bins() {
+    let org = Org::new(Place::layout(), Shape::Bins(16)).await;
+    let state = org.state().await;
+    let mut found = None;
+    for i in 0..32 {
+        let tag = format!("t{i}");
+        let digest = org.push_image(&tag).await;
+        let (t, d) = (
+            tag_target("acme/app", &tag),
+            digest_target("acme/app", &digest),
+        );
+        if bin_of(&state, &t) != bin_of(&state, &d) {
+            found = Some((tag, t, d));
+            break;
+        }
+    }
+    let (tag, t, d) = found.expect("32 images all hash tag and digest to one bin of 16");
+    let w = org.sign(&tag).await;
+    let written: Vec<(String, Vec<String>)> = w
+        .roles
+        .iter()
+        .map(|r| (r.role.clone(), r.names.clone()))
+        .collect();
+    assert_eq!(
+        written,
+        vec![
+            (bin_of(&state, &t), vec![t.clone()]),
+            (bin_of(&state, &d), vec![d.clone()])
+        ]
+    );
+    let after = org.state().await;
+    assert!(after
+        .targets_of(&bin_of(&state, &d))
+        .unwrap()
+        .targets
+        .contains_key(&d));
+    assert!(!after
+        .targets_of(&bin_of(&state, &t))
+        .unwrap()
+        .targets
+        .contains_key(&d));
+}
+
+/// Metadata written the old way (a digest name in its tag's bin) is not trusted by the
+/// client, is reported by `stray_targets`, and goes away with the next write to that bin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_digest_name_in_the_tags_bin_is_untrusted_reported_and_cleaned_up() {
+    let org = Org::new(Place::layout(), Shape::Bins(16)).await;
+    let state = org.state().await;
+    let mut chosen = None;
+    for i in 0..32 {
+        let tag = format!("s{i}");
+        let digest = org.push_image(&tag).await;
+        let (t, d) = (
+            tag_target("acme/app", &tag),
+            digest_target("acme/app", &digest),
+        );
+        if bin_of(&state, &t) != bin_of(&state, &d) {
+            chosen = Some((tag, digest, t, d));
+            break;
+        }
+    }
+    let (tag, digest, t, d) = chosen.unwrap();
+    let bin = bin_of(&state, &t);
+    // Write both names into the tag's bin, as `ocituf sign` did before names were routed.
+    let image = ocituf_resolver::ImageReference::parse(&org.place.repo(&format!("acme/app:{tag}")))
+        .unwrap();
+    let store = ocituf_resolver::store::open(&image.repo).unwrap();
+    let file: TargetFile = ocituf_writer::sign::image_manifest(&store, &image)
+        .await
+        .unwrap()
+        .target_file();
+    let (base, auth): (_, Authority) = state.targets[&bin].clone();
+    let edit = |x: &mut Targets| -> ocituf_writer::Result<bool> {
+        let a = x.targets.insert(t.clone(), file.clone()).is_none();
+        let b = x.targets.insert(d.clone(), file.clone()).is_none();
+        Ok(a || b)
+    };
+    update_targets_role(
+        &org.repo,
+        &bin,
+        &auth,
+        &[&org.team],
+        in_days(30),
+        base,
+        &edit,
+    )
+    .await
+    .unwrap();
+    org.publish().await;
+
+    let state = org.state().await;
+    assert_eq!(
+        state.stray_targets(),
+        vec![ocituf_writer::StrayTarget {
+            role: bin.clone(),
+            name: d.clone()
+        }]
+    );
+    assert_eq!(org.verify(&format!(":{tag}")).await.unwrap(), digest);
+    // The digest's own bin has never been written, so the snapshot does not list it: the
+    // client refuses there (TUF 5.6: a delegated role must be in the snapshot) and never
+    // looks in the tag's bin.
+    let by_digest = org.verify(&format!("@{digest}")).await;
+    let digest_bin = bin_of(&state, &d);
+    assert!(
+        matches!(
+            &by_digest,
+            Err(ResolveError::Metadata { source, .. })
+                if matches!(&**source, ocituf_tuf::Error::MissingMeta { role } if *role == digest_bin)
+        ),
+        "{by_digest:?}"
+    );
+
+    // The next write to that bin: another image whose tag hashes there.
+    let mut next = None;
+    for i in 0..256 {
+        let tag = format!("n{i}");
+        if bin_of(&state, &tag_target("acme/app", &tag)) == bin {
+            next = Some(tag);
+            break;
+        }
+    }
+    let next = next.unwrap();
+    org.push_image(&next).await;
+    org.sign(&next).await;
+    org.publish().await;
+    let state = org.state().await;
+    assert_eq!(state.stray_targets(), Vec::new());
+    assert!(!state.targets_of(&bin).unwrap().targets.contains_key(&d));
+    // The tag stays signed; its digest name is signed only once `sign` puts it in its bin.
+    assert_eq!(org.verify(&format!(":{tag}")).await.unwrap(), digest);
+    org.sign(&tag).await;
+    org.publish().await;
+    assert_eq!(org.verify(&format!("@{digest}")).await.unwrap(), digest);
+}
+
+/// Without a delegation of `acme/app@*`, the digest name is left out with a warning that
+/// says no delegation reaches it; with one (every matrix shape), there is no warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_name_warning_only_when_no_delegation_reaches_it() {
+    let org = Org::new(Place::layout(), Shape::TagsOnly).await;
+    let digest = org.push_image("v1").await;
+    let w = org.sign("v1").await;
+    assert_eq!(w.roles.len(), 1, "{w:?}");
+    assert_eq!(w.warnings.len(), 1, "{w:?}");
+    let warning = &w.warnings[0];
+    assert!(
+        warning.starts_with(&format!(
+            "acme/app@{digest} is left out: none of the given keys"
+        )) && warning.contains("no delegation reaches it"),
+        "{warning}"
+    );
+    org.publish().await;
+    assert_eq!(org.verify(":v1").await.unwrap(), digest);
+    let by_digest = org.verify(&format!("@{digest}")).await;
+    assert!(
+        matches!(by_digest, Err(ResolveError::NotSigned { .. })),
+        "{by_digest:?}"
+    );
+
+    let bins = Org::new(Place::layout(), Shape::Bins(16)).await;
+    bins.push_image("v1").await;
+    assert_eq!(bins.sign("v1").await.warnings, Vec::<String>::new());
+}
