@@ -4,7 +4,8 @@
 #
 # 1. Debian bookworm packages: docker-registry (CNCF distribution 2.8.2, the fallback-only
 #    registry), skopeo, faketime, golang-go, jq, apache2-utils (htpasswd, for basic auth),
-#    openssl (test CAs), and pip when python3 has none.
+#    openssl (test CAs), g++ (libFuzzer, built by the fuzz targets' libfuzzer-sys), and pip
+#    when python3 has none.
 # 2. Python packages from tests/interop/requirements.txt and scripts/requirements-test.txt.
 # 3. Two Debian trixie packages, downloaded through an isolated apt configuration (its own
 #    sources list, lists and cache under $TOOLS/apt; the system's sources, lists and dpkg
@@ -50,7 +51,7 @@ exec 9>"$TOOLS/.lock"
 flock 9
 
 # --- 1. Debian bookworm packages ---------------------------------------------------------
-APT_PKGS=(docker-registry skopeo faketime golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates)
+APT_PKGS=(docker-registry skopeo faketime golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates g++)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3 python3-pip)
 fi

@@ -83,6 +83,11 @@ impl RepositoryReference {
             if dir.is_empty() {
                 return Err(bad("the layout directory in oci:DIR is empty"));
             }
+            // As in every other form: what is accepted here must parse again when written
+            // out as `oci:DIR:tuf` (the trust policy file is rewritten this way).
+            if dir.chars().any(char::is_whitespace) {
+                return Err(bad("the reference contains whitespace"));
+            }
             return Ok(Self {
                 location: Location::Layout(normalise_dir(Path::new(dir))),
                 repository: "tuf".to_owned(),
@@ -317,6 +322,29 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// Found by the `trust_policy` fuzz target (fuzz/artifacts, 2026-12-07): `oci:DIR` with
+    /// whitespace in DIR was accepted, but its written form `oci:DIR:tuf` was refused, so
+    /// `ocituf trust add` could write a policy file that no later command could read.
+    #[test]
+    fn fuzz_crash_layout_dir_with_whitespace_is_refused_in_every_form() {
+        for input in ["oci:/tmp/a b", "oci:/tmp/a b:tuf", "oci:/tmp/a\tb"] {
+            let err = RepositoryReference::parse(input).unwrap_err();
+            assert!(err.to_string().contains("whitespace"), "{input:?}: {err}");
+        }
+        // Every accepted form writes back to text that parses to the same reference.
+        for input in [
+            "oci:/tmp/ab",
+            "oci:./reg:acme/tuf",
+            "localhost:5000/acme/tuf",
+        ] {
+            let parsed = RepositoryReference::parse(input).unwrap();
+            assert_eq!(
+                RepositoryReference::parse(&parsed.to_string()).unwrap(),
+                parsed
+            );
+        }
+    }
 
     #[test]
     fn registry_tag() {

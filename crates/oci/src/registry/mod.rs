@@ -64,6 +64,21 @@ pub use client::{RegistryClient, RegistryOptions, Transport};
 pub use error::RegistryError;
 pub use fallback::{index_tag, referrer_tag, SUBJECT_ANNOTATION};
 pub use referrers::ReferrersCapability;
+
+/// The descriptors of a referrers list (an OCI image index, from the referrers API or a
+/// fallback tag): the entries ocituf can use, in order; unusable entries (non-sha256
+/// digests, missing fields, non-string annotations) are skipped, since the list is only a
+/// hint of what to fetch. `url` names the source in errors.
+///
+/// # Errors
+/// [`RegistryError::InvalidJson`] for bytes that are not JSON,
+/// [`RegistryError::InvalidResponse`] when `manifests` is not an array.
+pub fn parse_referrers(body: &[u8], url: &str) -> Result<Vec<crate::Descriptor>, RegistryError> {
+    Ok(referrers::parse_index(body, url)?
+        .iter()
+        .filter_map(referrers::descriptor_from_json)
+        .collect())
+}
 pub use repo::{FallbackReads, RegistryRepo};
 
 /// The manifest media types ocituf reads. Distribution 2.8 answers 404 for an OCI manifest
