@@ -75,10 +75,16 @@ impl Resolver {
     /// A resolver over `policy`, caching trusted metadata under `cache_dir` (one directory
     /// per root of trust).
     pub fn new(policy: TrustPolicy, cache_dir: impl Into<PathBuf>) -> Self {
+        // Anyone with push access to a metadata repository can list junk candidates with
+        // high version hints; the updater tries as many as the source examines
+        // (`ocituf_oci::tuf_source::MAX_CANDIDATES`), so junk below that bound never hides a
+        // valid newer version, and junk above it is a bounded denial of service.
+        let mut config = UpdaterConfig::default();
+        config.max_candidates = u32::try_from(ocituf_oci::tuf_source::MAX_CANDIDATES).unwrap_or(32);
         Self {
             policy,
             cache_dir: cache_dir.into(),
-            config: UpdaterConfig::default(),
+            config,
             registry: RegistryOptions::default(),
         }
     }
