@@ -3,6 +3,7 @@
 
 mod flows;
 mod help;
+mod hostile;
 mod layout;
 mod pinning;
 mod registries;
