@@ -163,6 +163,15 @@ pub enum Error {
         source: Box<ocituf_oci::Error>,
     },
 
+    #[error(
+        "gave up on {image} after {after:?}: the registry is too slow (every request answered, \
+         but the whole verification took too long); try again, or check the registry"
+    )]
+    Deadline {
+        image: String,
+        after: std::time::Duration,
+    },
+
     #[error("could not open the OCI repository {repository}")]
     OpenStore {
         repository: String,
@@ -195,6 +204,7 @@ impl Error {
             | Error::DigestMismatch { .. }
             | Error::ServedTooLarge { .. }
             | Error::ImageMissing { .. } => ErrorKind::Refused,
+            Error::Deadline { .. } => ErrorKind::Network,
             Error::ImageFetch { source, .. } => oci_kind(source),
             Error::Metadata { source, .. } => tuf_kind(source),
         }

@@ -26,6 +26,12 @@ use crate::store::{self, AnyStore};
 /// Largest pinned root file read.
 const MAX_ROOT_LEN: u64 = 512_000;
 
+/// Longest one [`Resolver::resolve`] may take, every request and retry included
+/// ([`Resolver::with_deadline`] changes it). Each request is bounded by the registry
+/// options' timeouts; this bounds their sum, so a registry that answers every request just
+/// before its timeout cannot hold a client for the product of them.
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What verification proved about an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedDigest {
@@ -69,6 +75,7 @@ pub struct Resolver {
     cache_dir: PathBuf,
     config: UpdaterConfig,
     registry: RegistryOptions,
+    deadline: std::time::Duration,
 }
 
 impl Resolver {
@@ -86,7 +93,16 @@ impl Resolver {
             cache_dir: cache_dir.into(),
             config,
             registry: RegistryOptions::default(),
+            deadline: DEFAULT_DEADLINE,
         }
+    }
+
+    /// Give up on a resolve after `deadline` ([`Error::Deadline`]); [`DEFAULT_DEADLINE`]
+    /// otherwise.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Reach registries with `options` (extra CA certificates, plain HTTP, credentials).
@@ -109,6 +125,16 @@ impl Resolver {
     /// have the signed sha256 and length; a reference that carries a digest must carry the
     /// signed one.
     pub async fn resolve(&self, image: &ImageReference) -> Result<VerifiedDigest, Error> {
+        match tokio::time::timeout(self.deadline, self.resolve_unbounded(image)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Deadline {
+                image: image.to_string(),
+                after: self.deadline,
+            }),
+        }
+    }
+
+    async fn resolve_unbounded(&self, image: &ImageReference) -> Result<VerifiedDigest, Error> {
         let entry = self.policy.lookup(image)?;
         let metadata_store = store::open_with(&entry.repository, &self.registry)?;
         let name =

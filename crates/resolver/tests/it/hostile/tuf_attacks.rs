@@ -397,3 +397,36 @@ on_both!(
     extraneous_dependencies_outside_a_delegated_role_paths,
     super::extraneous_dependencies_outside_a_delegated_role_paths_body
 );
+
+/// Slow retrieval just faster than the read timeout: a byte every 0.5 s never trips the 2 s
+/// read timeout, and each request would run to its own timeout; the resolve's deadline
+/// (here 3 s, 5 min by default) ends it.
+async fn slow_retrieval_below_the_read_timeout_hits_the_deadline_body(kind: Kind) {
+    let (mut f, _) = Hostile::start(kind).await;
+    f.resolve("1.0").await.unwrap();
+    let trusted = f.trusted_state();
+    f.publish_next().await;
+    f.proxy.add(
+        Match::path("/acme/tuf/blobs/"),
+        Behaviour::SlowBody {
+            delay: std::time::Duration::from_millis(500),
+        },
+    );
+    let deadline = std::time::Duration::from_secs(3);
+    let err = f
+        .resolver()
+        .with_deadline(deadline)
+        .resolve(&f.image("acme/app:1.0"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Deadline { after, .. } if after == deadline),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Network);
+    assert_eq!(f.trusted_state(), trusted);
+}
+on_both!(
+    slow_retrieval_below_the_read_timeout_hits_the_deadline,
+    super::slow_retrieval_below_the_read_timeout_hits_the_deadline_body
+);
