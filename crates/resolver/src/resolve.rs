@@ -262,7 +262,7 @@ impl Resolver {
             // the new limit, unreadable files), start again from the pinned root with an
             // empty cache instead of failing.
             Err(ocituf_tuf::Error::Store(_)) => {
-                let _ = std::fs::remove_dir_all(cache);
+                remove_damaged_cache(cache);
                 self.refreshed(&anchor, new_source(), cache)
                     .await
                     .map_err(meta_err)?
@@ -296,6 +296,21 @@ impl Resolver {
         self.cache_dir
             .join("roots")
             .join(format!("{}-{}", entry.root_of_trust, &hash.hex()[..16]))
+    }
+}
+
+/// Remove a cache that cannot be used, whatever it became: a directory, or a file (or a
+/// symbolic link, removed itself, never followed) where the directory should be. Failures
+/// are left to the next open, which reports them.
+fn remove_damaged_cache(cache: &Path) {
+    match std::fs::symlink_metadata(cache) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(cache);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(cache);
+        }
+        Err(_) => {}
     }
 }
 

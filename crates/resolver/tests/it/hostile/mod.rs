@@ -21,6 +21,7 @@ use ocituf_tuf::metadata::TargetFile;
 use ocituf_tuf::repo::Repository;
 use time::{Duration, OffsetDateTime};
 
+mod cache_damage;
 mod registry_threats;
 mod tuf_attacks;
 
