@@ -206,6 +206,9 @@ impl<A: ArtifactStore> OciRepoSource<A> {
                 .cmp(&a.version)
                 .then_with(|| a.descriptor.digest.cmp(&b.descriptor.digest))
         });
+        // A looping listing (the same entry many times over) must not spend the candidate
+        // bound: identical (digest, claimed version) pairs are adjacent after the sort.
+        out.dedup_by(|a, b| a.version == b.version && a.descriptor.digest == b.descriptor.digest);
         Ok((anchor, out))
     }
 

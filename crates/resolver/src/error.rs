@@ -163,6 +163,15 @@ pub enum Error {
         source: Box<ocituf_oci::Error>,
     },
 
+    #[error(
+        "gave up on {image} after {after:?}: the registry is too slow (every request answered, \
+         but the whole verification took too long); try again, or check the registry"
+    )]
+    Deadline {
+        image: String,
+        after: std::time::Duration,
+    },
+
     #[error("could not open the OCI repository {repository}")]
     OpenStore {
         repository: String,
@@ -195,6 +204,7 @@ impl Error {
             | Error::DigestMismatch { .. }
             | Error::ServedTooLarge { .. }
             | Error::ImageMissing { .. } => ErrorKind::Refused,
+            Error::Deadline { .. } => ErrorKind::Network,
             Error::ImageFetch { source, .. } => oci_kind(source),
             Error::Metadata { source, .. } => tuf_kind(source),
         }
@@ -202,8 +212,15 @@ impl Error {
 }
 
 /// Registry and I/O failures may pass on retry; anything else the registry sent was refused.
+/// Bytes that do not hash to the digest they were asked for or announced with (a swapped
+/// blob, a lying `Docker-Content-Digest`) are a refusal, not a network failure: trying again
+/// against the same registry does not help.
 fn oci_kind(e: &ocituf_oci::Error) -> ErrorKind {
+    use ocituf_oci::registry::RegistryError;
     match e {
+        ocituf_oci::Error::Registry(RegistryError::DigestMismatch { .. }) => ErrorKind::Refused,
+        // A damaged index.json of a local OCI layout: the user's file, not the network.
+        ocituf_oci::Error::LayoutIndex { .. } => ErrorKind::Config,
         ocituf_oci::Error::Registry(_)
         | ocituf_oci::Error::Io { .. }
         | ocituf_oci::Error::Task(_) => ErrorKind::Network,
@@ -215,7 +232,9 @@ fn oci_kind(e: &ocituf_oci::Error) -> ErrorKind {
 /// error is a verification that failed.
 fn tuf_kind(e: &ocituf_tuf::Error) -> ErrorKind {
     match e {
-        ocituf_tuf::Error::Source(ocituf_tuf::SourceError::Fetch { .. }) => ErrorKind::Network,
+        ocituf_tuf::Error::Source(ocituf_tuf::SourceError::Fetch { source, .. }) => source
+            .downcast_ref::<ocituf_oci::Error>()
+            .map_or(ErrorKind::Network, oci_kind),
         ocituf_tuf::Error::Store(_) => ErrorKind::Config,
         _ => ErrorKind::Refused,
     }

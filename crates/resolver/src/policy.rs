@@ -194,6 +194,9 @@ fn check_sha256(hex: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Largest trust policy file read: a policy is a few hundred bytes per root of trust.
+pub const MAX_POLICY_LEN: u64 = 1024 * 1024;
+
 impl TrustPolicy {
     /// Read the policy at `path`; a missing file is an empty policy.
     ///
@@ -201,14 +204,28 @@ impl TrustPolicy {
     /// When the file cannot be read or is not a valid policy; the error names the file and,
     /// where it can, the entry and key.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text, path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(Error::PolicyRead {
-                path: path.to_owned(),
-                source,
-            }),
-        }
+        use ocituf_tuf::fsio::{self, FileError};
+        let read_error = |source: std::io::Error| Error::PolicyRead {
+            path: path.to_owned(),
+            source,
+        };
+        let bytes = match fsio::read_bounded(path, MAX_POLICY_LEN) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(Self::default()),
+            Err(FileError::TooLarge { max_len }) => {
+                return Err(read_error(std::io::Error::other(format!(
+                    "longer than {max_len} bytes: not a trust policy"
+                ))))
+            }
+            Err(e) => return Err(read_error(std::io::Error::other(e))),
+        };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text: the file is damaged or not a trust policy",
+            ))
+        })?;
+        Self::parse(&text, path)
     }
 
     /// Parse policy text; `path` is where it came from (for errors and relative root files).
@@ -294,8 +311,8 @@ impl TrustPolicy {
         format!("# ocituf trust policy: image scope -> root of trust (see `ocituf trust --help`)\n\n{body}")
     }
 
-    /// Write the policy to `path` atomically (temporary file, then rename), creating the
-    /// directory if needed.
+    /// Write the policy to `path` atomically (`ocituf_tuf::fsio::write_atomic`: a synced
+    /// temporary file renamed into place), creating the directory if needed.
     ///
     /// # Errors
     /// [`Error::PolicyWrite`] when the file cannot be written.
@@ -303,14 +320,10 @@ impl TrustPolicy {
         let write = || -> std::io::Result<()> {
             let dir = path.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
-            let tmp = dir.join(format!(
-                ".{}.tmp{}",
-                path.file_name()
-                    .map_or("policy".into(), |n| n.to_string_lossy()),
-                std::process::id()
-            ));
-            std::fs::write(&tmp, self.to_toml())?;
-            std::fs::rename(&tmp, path)
+            // Synced before and after the rename: a power cut leaves the old policy or the
+            // new one, never a truncated file.
+            ocituf_tuf::fsio::write_atomic(path, self.to_toml().as_bytes())
+                .map_err(std::io::Error::other)
         };
         write().map_err(|source| Error::PolicyWrite {
             path: path.to_owned(),

@@ -26,6 +26,12 @@ use crate::store::{self, AnyStore};
 /// Largest pinned root file read.
 const MAX_ROOT_LEN: u64 = 512_000;
 
+/// Longest one [`Resolver::resolve`] may take, every request and retry included
+/// ([`Resolver::with_deadline`] changes it). Each request is bounded by the registry
+/// options' timeouts; this bounds their sum, so a registry that answers every request just
+/// before its timeout cannot hold a client for the product of them.
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What verification proved about an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedDigest {
@@ -69,18 +75,34 @@ pub struct Resolver {
     cache_dir: PathBuf,
     config: UpdaterConfig,
     registry: RegistryOptions,
+    deadline: std::time::Duration,
 }
 
 impl Resolver {
     /// A resolver over `policy`, caching trusted metadata under `cache_dir` (one directory
     /// per root of trust).
     pub fn new(policy: TrustPolicy, cache_dir: impl Into<PathBuf>) -> Self {
+        // Anyone with push access to a metadata repository can list junk candidates with
+        // high version hints; the updater tries as many as the source examines
+        // (`ocituf_oci::tuf_source::MAX_CANDIDATES`), so junk below that bound never hides a
+        // valid newer version, and junk above it is a bounded denial of service.
+        let mut config = UpdaterConfig::default();
+        config.max_candidates = u32::try_from(ocituf_oci::tuf_source::MAX_CANDIDATES).unwrap_or(32);
         Self {
             policy,
             cache_dir: cache_dir.into(),
-            config: UpdaterConfig::default(),
+            config,
             registry: RegistryOptions::default(),
+            deadline: DEFAULT_DEADLINE,
         }
+    }
+
+    /// Give up on a resolve after `deadline` ([`Error::Deadline`]); [`DEFAULT_DEADLINE`]
+    /// otherwise.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Reach registries with `options` (extra CA certificates, plain HTTP, credentials).
@@ -103,6 +125,16 @@ impl Resolver {
     /// have the signed sha256 and length; a reference that carries a digest must carry the
     /// signed one.
     pub async fn resolve(&self, image: &ImageReference) -> Result<VerifiedDigest, Error> {
+        match tokio::time::timeout(self.deadline, self.resolve_unbounded(image)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Deadline {
+                image: image.to_string(),
+                after: self.deadline,
+            }),
+        }
+    }
+
+    async fn resolve_unbounded(&self, image: &ImageReference) -> Result<VerifiedDigest, Error> {
         let entry = self.policy.lookup(image)?;
         let metadata_store = store::open_with(&entry.repository, &self.registry)?;
         let name =
@@ -230,7 +262,7 @@ impl Resolver {
             // the new limit, unreadable files), start again from the pinned root with an
             // empty cache instead of failing.
             Err(ocituf_tuf::Error::Store(_)) => {
-                let _ = std::fs::remove_dir_all(cache);
+                remove_damaged_cache(cache);
                 self.refreshed(&anchor, new_source(), cache)
                     .await
                     .map_err(meta_err)?
@@ -264,6 +296,21 @@ impl Resolver {
         self.cache_dir
             .join("roots")
             .join(format!("{}-{}", entry.root_of_trust, &hash.hex()[..16]))
+    }
+}
+
+/// Remove a cache that cannot be used, whatever it became: a directory, or a file (or a
+/// symbolic link, removed itself, never followed) where the directory should be. Failures
+/// are left to the next open, which reports them.
+fn remove_damaged_cache(cache: &Path) {
+    match std::fs::symlink_metadata(cache) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(cache);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(cache);
+        }
+        Err(_) => {}
     }
 }
 

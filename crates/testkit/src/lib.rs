@@ -7,6 +7,8 @@
 //!   spec 1.1).
 //!   Optionally with basic auth, bearer tokens (from a token server of ours on a thread of
 //!   the test process, `token.rs`) or TLS with a CA made for it.
+//! - [`AdversarialProxy`]: a lying HTTP proxy in front of either registry (rollback,
+//!   freeze, forged referrers, swapped blobs, endless bodies, …) for the attack tests.
 //! - [`oras()`], [`skopeo()`]: paths of independent OCI clients; [`run()`] runs one with a
 //!   time limit.
 //!
@@ -24,6 +26,7 @@
 
 mod distribution;
 mod process;
+mod proxy;
 mod referrers;
 mod token;
 
@@ -32,6 +35,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use distribution::{Auth, Distribution, DistributionOptions};
+pub use proxy::{
+    forged_entry, AdversarialProxy, Behaviour, Match, Rule, ENDLESS_MAX_BYTES, PROXY_MAX_REQUESTS,
+    PROXY_TIME_LIMIT,
+};
 pub use referrers::{ReferrersOptions, ReferrersRegistry};
 
 /// The command that installs every binary this crate runs.

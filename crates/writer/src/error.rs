@@ -33,10 +33,18 @@ impl Error {
         message: impl Into<String>,
         cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
+        let cause = cause.into();
+        // A damaged index.json of a local OCI layout is the user's file to repair, whatever
+        // the call site expected (usually a registry that may answer on retry).
+        let kind = if damaged_layout(cause.as_ref()) {
+            ErrorKind::Config
+        } else {
+            kind
+        };
         Self {
             kind,
             message: message.into(),
-            source: Some(cause.into()),
+            source: Some(cause),
         }
     }
 
@@ -57,6 +65,21 @@ impl std::error::Error for Error {
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
+}
+
+/// Whether `e`'s chain holds a malformed OCI layout index.
+fn damaged_layout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if matches!(
+            e.downcast_ref::<ocituf_oci::Error>(),
+            Some(ocituf_oci::Error::LayoutIndex { .. })
+        ) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// A standalone error of the given kind.

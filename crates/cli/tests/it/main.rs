@@ -1,8 +1,10 @@
 //! End-to-end tests of the `ocituf` binary: help text snapshots, exit codes, error messages,
 //! and every command against an OCI layout (and the test registries).
 
+mod damage;
 mod flows;
 mod help;
+mod hostile;
 mod layout;
 mod pinning;
 mod registries;

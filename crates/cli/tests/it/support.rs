@@ -19,6 +19,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished child printed and returned.
+    pub fn from_output(out: &Output) -> Self {
+        Self::from(out)
+    }
+
     fn from(out: &Output) -> Self {
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -65,7 +70,12 @@ impl Env {
     }
 
     pub fn command(&self) -> Command {
-        let mut c = Command::new(bin());
+        self.command_with(Command::new(bin()))
+    }
+
+    /// `c` (e.g. `ocituf` under a wrapper such as `faketime` or `/usr/bin/time`) in this
+    /// environment.
+    pub fn command_with(&self, mut c: Command) -> Command {
         c.current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -11,6 +11,7 @@ use ocituf_tuf::metadata::TargetFile;
 use ocituf_tuf::repo::Repository;
 use time::{Duration, OffsetDateTime};
 
+mod hostile;
 mod multiarch;
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
