@@ -177,6 +177,27 @@ Examples:
   ocituf example-image oci:./reg:acme/app:1.0
   ocituf example-image oci:./reg:acme/app:1.0 --message tampered")]
     ExampleImage(ExampleImageArgs),
+
+    /// Serve a verifying registry mirror: manifests only when a root of trust signed them
+    #[command(after_help = "\
+Runtimes pull through it as a mirror (see `ocituf config`). A manifest by tag is served only when
+the upstream's bytes for the tag are the signed ones; by digest only when that digest is signed or
+listed by a signed index the proxy served; blobs stream through. Refusals are OCI errors (DENIED)
+that name the role, version and digests. Decision logs go to stderr; counters to /metrics.
+
+Examples:
+  ocituf proxy
+  ocituf proxy --listen 0.0.0.0:5005 --tls-cert proxy.crt --tls-key proxy.key \\
+      --scope-mode 'registry.example.com/library/*=warn'")]
+    Proxy(crate::cli_serve::ProxyArgs),
+
+    /// Print the runtime configuration that sends pulls through the proxy, and only there
+    #[command(after_help = "\
+Examples:
+  ocituf config podman --proxy proxy.example.com:5005 >> /etc/containers/registries.conf
+  ocituf config containerd --proxy proxy.example.com:5005 --upstream registry.example.com
+  ocituf config docker --proxy proxy.example.com:5005")]
+    Config(crate::cli_serve::ConfigArgs),
 }
 
 #[derive(Debug, Args)]

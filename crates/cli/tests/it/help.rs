@@ -22,6 +22,8 @@ const COMMANDS: &[&[&str]] = &[
     &["verify"],
     &["resolve"],
     &["status"],
+    &["proxy"],
+    &["config"],
 ];
 
 #[test]

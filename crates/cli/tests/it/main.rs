@@ -5,6 +5,8 @@ mod flows;
 mod help;
 mod layout;
 mod pinning;
+mod proxy;
+mod proxy_support;
 mod registries;
 mod registries_roles;
 mod root_sign;
