@@ -6,6 +6,7 @@ mod help;
 mod layout;
 mod pinning;
 mod proxy;
+mod proxy_podman;
 mod proxy_support;
 mod registries;
 mod registries_roles;

@@ -152,22 +152,35 @@ fn skopeo_flow(env: &Env, registry: &str) {
     );
 }
 
-/// A plain HTTP GET on loopback (the proxy's `/metrics`), body only.
-pub fn http_get(addr: &str, path: &str) -> String {
+/// A plain HTTP/1.1 GET on loopback: (status, body).
+pub fn http_get_full(addr: &str, path: &str, accept: &str) -> (u16, Vec<u8>) {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or(body)
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, raw[split + 4..].to_vec())
+}
+
+/// The body of a GET (the proxy's `/metrics`).
+pub fn http_get(addr: &str, path: &str) -> String {
+    String::from_utf8(http_get_full(addr, path, "*/*").1).unwrap()
 }
 
 #[test]
@@ -182,4 +195,76 @@ fn skopeo_pulls_through_the_proxy_from_referrers_registry() {
     let registry = ReferrersRegistry::start();
     let env = Env::new();
     skopeo_flow(&env, registry.addr());
+}
+
+/// Requests for the metadata repository `acme/tuf` in the registry's access log.
+fn metadata_requests(registry: &Distribution) -> usize {
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("response completed") && l.contains("/v2/acme/tuf/"))
+        .count()
+}
+
+/// One trusted state per root of trust: 100 concurrent manifest GETs of one signed tag on a
+/// proxy with a cold cache cost one refresh, i.e. exactly the metadata requests of one cold
+/// `ocituf verify`, not one refresh each.
+#[test]
+fn hundred_concurrent_pulls_cost_one_refresh() {
+    let registry = Distribution::start();
+    let env = Env::new();
+    let p = place(registry.addr());
+    flows::set_up(&env, &p);
+    let image = p.repo("acme/app:1.0");
+    let digest = flows::push_image(&env, &image, "one");
+    env.run(&["sign", &image, "--key", "app.pem"]).ok();
+    flows::publish(&env, &p).ok();
+
+    let before = metadata_requests(&registry);
+    env.run(&["--cache-dir", "cold-verify", "verify", &image])
+        .ok();
+    let one_cold_refresh = metadata_requests(&registry) - before;
+    assert!(one_cold_refresh > 1, "{one_cold_refresh}");
+
+    let proxy = ProxyProcess::start(&env, &["--cache-dir", "cold-proxy"]);
+    let before = metadata_requests(&registry);
+    let path = format!("/v2/{}/acme/app/manifests/1.0", prefix(registry.addr()));
+    let accept = "application/vnd.oci.image.manifest.v1+json";
+    let answers: Vec<(u16, Vec<u8>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..100)
+            .map(|_| s.spawn(|| http_get_full(&proxy.addr, &path, accept)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, body) in &answers {
+        assert_eq!(
+            *status,
+            200,
+            "{}\n{}",
+            String::from_utf8_lossy(body),
+            proxy.log()
+        );
+        assert_eq!(Digest::of(body).as_str(), digest);
+    }
+    assert_eq!(
+        metadata_requests(&registry) - before,
+        one_cold_refresh,
+        "100 concurrent pulls cost more than one refresh; proxy log:\n{}",
+        proxy.log()
+    );
+    let metrics = http_get(&proxy.addr, "/metrics");
+    assert!(
+        metrics.contains("ocituf_proxy_refreshes_total{root_of_trust=\"acme\""),
+        "{metrics}"
+    );
+    let refreshes: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("ocituf_proxy_refreshes_total{"))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "{metrics}");
+    assert!(refreshes[0].ends_with(" 1"), "{metrics}");
+    assert!(
+        metrics.contains("ocituf_proxy_manifest_decisions_total{outcome=\"signed\"} 100"),
+        "{metrics}"
+    );
 }
