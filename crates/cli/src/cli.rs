@@ -522,6 +522,10 @@ pub struct VerifyArgs {
     /// The image: registry.example.com/acme/app:1.4, …@sha256:…, or oci:DIR:acme/app:1.4
     #[arg(value_name = "IMAGE")]
     pub image: String,
+    /// For a multi-arch image: also select this platform (os/architecture[/variant]) from
+    /// the verified index, and print its manifest digest
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub output: Output,
 }

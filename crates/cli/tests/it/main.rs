@@ -5,6 +5,7 @@ mod flows;
 mod help;
 mod layout;
 mod pinning;
+mod platform;
 mod proxy;
 mod proxy_podman;
 mod proxy_support;
