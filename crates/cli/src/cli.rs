@@ -198,6 +198,18 @@ Examples:
   ocituf config containerd --proxy proxy.example.com:5005 --upstream registry.example.com
   ocituf config docker --proxy proxy.example.com:5005")]
     Config(crate::cli_serve::ConfigArgs),
+
+    /// containerd 2 image verifier: allow a pull only when its digest is the signed one
+    #[command(after_help = "\
+containerd 2 calls every executable in the bindir plugin's bin_dir with -name REF -digest DIGEST
+-stdin-media-type application/vnd.oci.descriptor.v1+json and the descriptor on stdin; exit 0
+allows the pull, anything else blocks it, and stdout is the reason containerd shows.
+Examples:
+  # a wrapper in bin_dir, /opt/containerd/image-verifier/bin/ocituf:
+  #!/bin/sh
+  exec env OCITUF_CONFIG=/etc/ocituf/policy.toml OCITUF_CACHE_DIR=/var/cache/ocituf \\
+      /usr/local/bin/ocituf containerd-verifier \"$@\"")]
+    ContainerdVerifier(crate::cli_serve::ContainerdVerifierArgs),
 }
 
 #[derive(Debug, Args)]

@@ -65,3 +65,25 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "FILE")]
     pub proxy_ca: Option<PathBuf>,
 }
+
+#[derive(Debug, Args)]
+pub struct ContainerdVerifierArgs {
+    /// How long an allow decision is reused without asking the registry (never past the
+    /// metadata's expiry; 0s: never)
+    #[arg(
+        long,
+        env = "OCITUF_VERIFIER_DECISION_TTL",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    pub decision_ttl: String,
+    /// What containerd passes: -name REF -digest DIGEST -stdin-media-type TYPE (the
+    /// descriptor on stdin)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..,
+        value_name = "PROTOCOL"
+    )]
+    pub protocol: Vec<String>,
+}

@@ -11,7 +11,8 @@
 //! and referrers. The TUF and OCI checks are the `ocituf-resolver` library's; this crate
 //! adds the shared state, the HTTP face and the counters.
 //!
-//! Modules: [`config`] (upstreams, modes of scopes without a root of trust), [`roots`] (one
+//! Modules: [`config`] (upstreams, modes of scopes without a root of trust), [`containerd`]
+//! (the containerd 2 image-verifier protocol and its decision cache), [`roots`] (one
 //! trusted state per root of trust, shared by every request), [`decide`] (which manifests
 //! are served), [`http`] (the routes), [`metrics`] (Prometheus counters), [`runtime_config`] (the
 //! podman, containerd and Docker snippets that route pulls through it), [`serve`]
@@ -23,6 +24,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod config;
+pub mod containerd;
 pub mod decide;
 pub mod error;
 pub mod http;

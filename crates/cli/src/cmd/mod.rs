@@ -1,6 +1,7 @@
 //! One module per command group; [`run`] dispatches.
 
 mod config;
+mod containerd_verifier;
 mod key;
 mod proxy;
 mod root;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Root(c) => root::run(&ctx, c).await,
         Command::Proxy(a) => proxy::run(&ctx, &a).await,
         Command::Config(a) => config::run(&ctx, &a),
+        Command::ContainerdVerifier(a) => containerd_verifier::run(&ctx, &a).await,
     }
 }
 

@@ -24,6 +24,7 @@ const COMMANDS: &[&[&str]] = &[
     &["status"],
     &["proxy"],
     &["config"],
+    &["containerd-verifier"],
 ];
 
 #[test]
