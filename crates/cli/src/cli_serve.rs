@@ -31,6 +31,16 @@ pub struct ProxyArgs {
     /// TLS private key (PEM) of the listening side
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Credentials for the upstream and metadata registries: a Docker config file (podman's
+    /// auth.json has the same form) [default: $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json]
+    #[arg(
+        long,
+        env = "REGISTRY_AUTH_FILE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub auth_file: Option<PathBuf>,
     /// Stop after this long (for tests and benchmarks)
     #[arg(long, value_name = "DURATION")]
     pub stop_after: Option<String>,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use ocituf_oci::image::{index_entries, is_index};
 use ocituf_oci::registry::RegistryError;
 use ocituf_oci::{ArtifactStore as _, Digest, Manifest, ManifestRef, RegistryRepo};
-use ocituf_resolver::{Error, ErrorKind, ImageReference, SignedTarget};
+use ocituf_resolver::{Error, ImageReference, SignedTarget};
 
 use crate::config::Mode;
 use crate::roots::{ListedBy, Slot};
@@ -38,7 +38,9 @@ impl Refusal {
     fn denied(e: &Error) -> Self {
         let (status, code) = match e {
             Error::ImageMissing { .. } => (404, "MANIFEST_UNKNOWN"),
-            _ if e.kind() == ErrorKind::Network => (503, "DENIED"),
+            // Not 503 for a network failure either: runtimes (skopeo, podman) show the
+            // message of a 403 and only the status of a 503, and a pull that could not be
+            // verified is refused the same way (fail closed). Kubelet retries anyway.
             _ => (403, "DENIED"),
         };
         let message = if code == "MANIFEST_UNKNOWN" {

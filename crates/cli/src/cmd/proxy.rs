@@ -41,6 +41,10 @@ pub async fn run(ctx: &Context, a: &ProxyArgs) -> anyhow::Result<()> {
     config.default_mode = a.unscoped;
     config.max_state_age = duration("--refresh-after", &a.refresh_after)?;
     config.registry = ctx.registry.clone();
+    if let Some(file) = &a.auth_file {
+        config.registry.credentials =
+            ocituf_oci::registry::Credentials::DockerConfigFile(file.clone());
+    }
     let proxy = Proxy::new(policy, config).config(|| "could not start the proxy".to_owned())?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {

@@ -8,6 +8,7 @@ mod layout;
 mod pinning;
 mod platform;
 mod proxy;
+mod proxy_auth;
 mod proxy_podman;
 mod proxy_support;
 mod registries;
