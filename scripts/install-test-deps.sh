@@ -51,7 +51,7 @@ exec 9>"$TOOLS/.lock"
 flock 9
 
 # --- 1. Debian bookworm packages ---------------------------------------------------------
-APT_PKGS=(docker-registry skopeo faketime time golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates g++)
+APT_PKGS=(docker-registry skopeo podman faketime time golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates g++)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3 python3-pip)
 fi

@@ -177,6 +177,39 @@ Examples:
   ocituf example-image oci:./reg:acme/app:1.0
   ocituf example-image oci:./reg:acme/app:1.0 --message tampered")]
     ExampleImage(ExampleImageArgs),
+
+    /// Serve a verifying registry mirror: manifests only when a root of trust signed them
+    #[command(after_help = "\
+Runtimes pull through it as a mirror (see `ocituf config`). A manifest by tag is served only when
+the upstream's bytes for the tag are the signed ones; by digest only when that digest is signed or
+listed by a signed index the proxy served; blobs stream through. Refusals are OCI errors (DENIED)
+that name the role, version and digests. Decision logs go to stderr; counters to /metrics.
+
+Examples:
+  ocituf proxy
+  ocituf proxy --listen 0.0.0.0:5005 --tls-cert proxy.crt --tls-key proxy.key \\
+      --scope-mode 'registry.example.com/library/*=warn'")]
+    Proxy(crate::cli_serve::ProxyArgs),
+
+    /// Print the runtime configuration that sends pulls through the proxy, and only there
+    #[command(after_help = "\
+Examples:
+  ocituf config podman --proxy proxy.example.com:5005 >> /etc/containers/registries.conf
+  ocituf config containerd --proxy proxy.example.com:5005 --upstream registry.example.com
+  ocituf config docker --proxy proxy.example.com:5005")]
+    Config(crate::cli_serve::ConfigArgs),
+
+    /// containerd 2 image verifier: allow a pull only when its digest is the signed one
+    #[command(after_help = "\
+containerd 2 calls every executable in the bindir plugin's bin_dir with -name REF -digest DIGEST
+-stdin-media-type application/vnd.oci.descriptor.v1+json and the descriptor on stdin; exit 0
+allows the pull, anything else blocks it, and stdout is the reason containerd shows.
+Examples:
+  # a wrapper in bin_dir, /opt/containerd/image-verifier/bin/ocituf:
+  #!/bin/sh
+  exec env OCITUF_CONFIG=/etc/ocituf/policy.toml OCITUF_CACHE_DIR=/var/cache/ocituf \\
+      /usr/local/bin/ocituf containerd-verifier \"$@\"")]
+    ContainerdVerifier(crate::cli_serve::ContainerdVerifierArgs),
 }
 
 #[derive(Debug, Args)]
@@ -501,6 +534,10 @@ pub struct VerifyArgs {
     /// The image: registry.example.com/acme/app:1.4, …@sha256:…, or oci:DIR:acme/app:1.4
     #[arg(value_name = "IMAGE")]
     pub image: String,
+    /// For a multi-arch image: also select this platform (os/architecture[/variant]) from
+    /// the verified index, and print its manifest digest
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub output: Output,
 }

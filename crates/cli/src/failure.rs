@@ -98,6 +98,9 @@ pub fn kind_of(err: &anyhow::Error) -> ErrorKind {
         if let Some(e) = cause.downcast_ref::<ocituf_writer::Error>() {
             return e.kind();
         }
+        if let Some(e) = cause.downcast_ref::<ocituf_resolver::PlatformError>() {
+            return e.kind();
+        }
     }
     ErrorKind::Config
 }

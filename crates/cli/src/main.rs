@@ -27,6 +27,7 @@ macro_rules! out {
 }
 
 mod cli;
+mod cli_serve;
 mod cmd;
 mod failure;
 mod paths;
@@ -51,10 +52,13 @@ fn main() -> ExitCode {
             };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The proxy serves many requests at once; every other command is one sequence of steps.
+    let mut builder = if matches!(cli.command, cli::Command::Proxy(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");

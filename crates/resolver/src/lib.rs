@@ -9,7 +9,7 @@
 //!
 //! Modules: [`reference`] (image and repository references), [`policy`] (the trust policy
 //! file), [`resolve`] (the [`Resolver`]: image → verified digest), [`store`] (opening a
-//! layout or a registry), [`error`] (errors and their exit-code kinds).
+//! layout or a registry), [`trusted_root`] (a root of trust held open for many lookups), [`error`] (errors and their exit-code kinds).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -23,12 +23,14 @@ pub mod policy;
 pub mod reference;
 pub mod resolve;
 pub mod store;
+pub mod trusted_root;
 
 pub use error::{Error, ErrorKind};
 pub use policy::{RootPin, Scope, TrustEntry, TrustPolicy};
 pub use reference::{ImageReference, Location, RepositoryReference};
 pub use resolve::{Resolver, VerifiedDigest};
 pub use store::AnyStore;
+pub use trusted_root::{SignedTarget, TrustedRoot};
 pub mod platform;
 pub use platform::{
     platform_of_verified, resolve_platform, PlatformError, Selection, VerifiedPlatformDigest,

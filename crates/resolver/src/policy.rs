@@ -73,6 +73,11 @@ impl Scope {
         })
     }
 
+    /// Where the scope's repositories are: a registry host or a layout directory.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
     /// Whether `image` is in this scope.
     pub fn matches(&self, image: &ImageReference) -> bool {
         if image.repo.location.absolute() != self.location.absolute() {
@@ -98,7 +103,7 @@ impl Scope {
     }
 
     /// How specific the scope is: longer paths win, and an exact repository beats `path/*`.
-    fn specificity(&self) -> (usize, bool) {
+    pub fn specificity(&self) -> (usize, bool) {
         let segments = if self.path.is_empty() {
             0
         } else {

@@ -71,10 +71,10 @@ impl VerifiedDigest {
 /// Resolves image references to verified digests under a trust policy.
 #[derive(Debug, Clone)]
 pub struct Resolver {
-    policy: TrustPolicy,
+    pub(crate) policy: TrustPolicy,
     cache_dir: PathBuf,
     config: UpdaterConfig,
-    registry: RegistryOptions,
+    pub(crate) registry: RegistryOptions,
     deadline: std::time::Duration,
 }
 
@@ -273,7 +273,7 @@ impl Resolver {
         Ok((updater, info))
     }
 
-    async fn refreshed(
+    pub(crate) async fn refreshed(
         &self,
         anchor: &[u8],
         source: OciRepoSource<AnyStore>,
@@ -316,7 +316,7 @@ fn remove_damaged_cache(cache: &Path) {
 
 /// The TUF target name of an image: `repository:tag`, or `repository@sha256:…` for a
 /// reference by digest alone (docs/oci-mapping.md §7).
-fn target_name(image: &ImageReference) -> Result<String, Error> {
+pub(crate) fn target_name(image: &ImageReference) -> Result<String, Error> {
     match (&image.tag, &image.digest) {
         (Some(tag), _) => Ok(format!("{}:{tag}", image.repo.repository)),
         (None, Some(d)) => Ok(format!("{}@{d}", image.repo.repository)),
@@ -329,7 +329,7 @@ fn target_name(image: &ImageReference) -> Result<String, Error> {
 
 /// The anchor root: the pinned file (checked against its pinned digest), or root version 1
 /// from the repository, accepted only with the pinned digest.
-async fn pinned_root(
+pub(crate) async fn pinned_root(
     entry: &TrustEntry,
     source: &OciRepoSource<AnyStore>,
 ) -> Result<Vec<u8>, Error> {
@@ -400,7 +400,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Which loaded targets role lists `info` (pre-order, as the search found it), for messages.
-fn signing_role(set: &TrustedSet, info: &TargetInfo) -> (String, u64) {
+pub(crate) fn signing_role(set: &TrustedSet, info: &TargetInfo) -> (String, u64) {
     let lists = |t: &Targets| {
         t.targets
             .get(&info.path)

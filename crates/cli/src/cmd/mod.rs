@@ -1,6 +1,9 @@
 //! One module per command group; [`run`] dispatches.
 
+mod config;
+mod containerd_verifier;
 mod key;
+mod proxy;
 mod root;
 mod status;
 mod trust;
@@ -41,6 +44,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(a) => verify::run(&ctx, &a, true).await,
         Command::ExampleImage(a) => example_image(&ctx, &a).await,
         Command::Root(c) => root::run(&ctx, c).await,
+        Command::Proxy(a) => proxy::run(&ctx, &a).await,
+        Command::Config(a) => config::run(&ctx, &a),
+        Command::ContainerdVerifier(a) => containerd_verifier::run(&ctx, &a).await,
     }
 }
 

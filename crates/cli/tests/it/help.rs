@@ -22,6 +22,9 @@ const COMMANDS: &[&[&str]] = &[
     &["verify"],
     &["resolve"],
     &["status"],
+    &["proxy"],
+    &["config"],
+    &["containerd-verifier"],
 ];
 
 #[test]

@@ -1,12 +1,18 @@
 //! End-to-end tests of the `ocituf` binary: help text snapshots, exit codes, error messages,
 //! and every command against an OCI layout (and the test registries).
 
+mod containerd_verifier;
 mod damage;
 mod flows;
 mod help;
 mod hostile;
 mod layout;
 mod pinning;
+mod platform;
+mod proxy;
+mod proxy_auth;
+mod proxy_podman;
+mod proxy_support;
 mod registries;
 mod registries_roles;
 mod root_sign;

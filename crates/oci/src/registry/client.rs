@@ -440,6 +440,9 @@ impl RegistryClient {
             if let Some(ct) = req.content_type {
                 rb = rb.header(reqwest::header::CONTENT_TYPE, ct);
             }
+            if let Some(range) = req.range {
+                rb = rb.header(reqwest::header::RANGE, range);
+            }
             if let Some(body) = req.body {
                 rb = rb.body(body.to_vec());
             } else if req.method == Method::PUT || req.method == Method::POST {
@@ -562,6 +565,8 @@ pub(crate) struct Req<'a> {
     pub(crate) body: Option<&'a [u8]>,
     /// Token scope, `repository:<name>:pull` or `repository:<name>:pull,push`.
     pub(crate) scope: &'a str,
+    /// A `Range` header to send (blob reads the proxy passes on).
+    pub(crate) range: Option<&'a str>,
 }
 
 #[cfg(test)]

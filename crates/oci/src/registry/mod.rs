@@ -58,6 +58,7 @@ mod http;
 mod manifest;
 mod referrers;
 mod repo;
+mod stream;
 
 pub use auth::{Credential, Credentials, Secret, IDENTITY_TOKEN_USER};
 pub use client::{RegistryClient, RegistryOptions, Transport};
@@ -80,6 +81,7 @@ pub fn parse_referrers(body: &[u8], url: &str) -> Result<Vec<crate::Descriptor>,
         .collect())
 }
 pub use repo::{FallbackReads, RegistryRepo};
+pub use stream::{BlobAnswer, BlobStream};
 
 /// The manifest media types ocituf reads. Distribution 2.8 answers 404 for an OCI manifest
 /// unless its media type is in `Accept`, on GET and on HEAD alike.

@@ -115,6 +115,7 @@ impl RegistryRepo {
                 content_type: None,
                 body: None,
                 scope: &self.pull_scope,
+                range: None,
             })
             .await
     }
@@ -186,6 +187,7 @@ impl RegistryRepo {
                 content_type: Some(media_type),
                 body: Some(bytes),
                 scope: &self.push_scope,
+                range: None,
             })
             .await?;
         if !resp.status().is_success() {
@@ -216,6 +218,7 @@ impl RegistryRepo {
                 content_type: None,
                 body: None,
                 scope: &self.push_scope,
+                range: None,
             })
             .await?;
         match resp.status() {
@@ -334,6 +337,7 @@ impl RegistryRepo {
                 content_type: None,
                 body: None,
                 scope: &self.push_scope,
+                range: None,
             })
             .await?;
         // Distribution deletes the manifest and every tag pointing at it (the unique referrer
@@ -436,6 +440,7 @@ impl ArtifactStore for RegistryRepo {
                 content_type: None,
                 body: None,
                 scope: &self.push_scope,
+                range: None,
             })
             .await?;
         if resp.status() != StatusCode::ACCEPTED {
@@ -466,6 +471,7 @@ impl ArtifactStore for RegistryRepo {
                 content_type: Some("application/octet-stream"),
                 body: Some(bytes),
                 scope: &self.push_scope,
+                range: None,
             })
             .await?;
         if !resp.status().is_success() {
@@ -500,6 +506,7 @@ impl ArtifactStore for RegistryRepo {
                 content_type: None,
                 body: None,
                 scope: &self.pull_scope,
+                range: None,
             })
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
