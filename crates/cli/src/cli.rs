@@ -11,6 +11,7 @@ Exit codes:
   1  verification refused (the image or the metadata is not what its owners signed)
   2  usage or configuration error
   3  registry or network failure (trying again may help)
+  4  offline: the metadata expired (bring a fresh bundle)
 
 Keys (KEY) are PKCS#8 PEM files (`ocituf key generate`, `openssl genpkey`), or env:VAR for a
 PEM held in an environment variable (CI secrets).
@@ -149,10 +150,13 @@ Examples:
     #[command(after_help = "\
 Exit code 1 and a message naming the role, version and digests when the registry's digest for
 the tag is not the one signed, or the metadata is expired, rolled back or badly signed.
+With --offline only the trusted cache and --bundle DIR are read, never the network; expired
+metadata is then refused with exit code 4 unless --danger-allow-expired.
 
 Examples:
   ocituf verify registry.example.com/acme/app:1.4
-  ocituf verify oci:./reg:acme/app:1.0 --json")]
+  ocituf verify oci:./reg:acme/app:1.0 --json
+  ocituf verify --offline --bundle ./acme-bundle registry-b.internal/acme/app:1.4")]
     Verify(VerifyArgs),
 
     /// Verify an image and print IMAGE@sha256:… for `docker pull`
@@ -177,6 +181,10 @@ Examples:
   ocituf example-image oci:./reg:acme/app:1.0
   ocituf example-image oci:./reg:acme/app:1.0 --message tampered")]
     ExampleImage(ExampleImageArgs),
+
+    /// Air gap: export a root of trust and images to an OCI layout, import it elsewhere
+    #[command(subcommand)]
+    Bundle(crate::cmd::bundle::BundleCommand),
 }
 
 #[derive(Debug, Args)]
@@ -501,6 +509,8 @@ pub struct VerifyArgs {
     /// The image: registry.example.com/acme/app:1.4, …@sha256:…, or oci:DIR:acme/app:1.4
     #[arg(value_name = "IMAGE")]
     pub image: String,
+    #[command(flatten)]
+    pub offline: crate::cmd::bundle::OfflineArgs,
     #[command(flatten)]
     pub output: Output,
 }

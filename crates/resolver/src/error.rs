@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Config,
     /// The registry or the network failed; trying again may help (exit 3).
     Network,
+    /// Offline verification met expired metadata: bring a fresh bundle (exit 4).
+    Expired,
 }
 
 /// Everything that can go wrong between an image reference and a verified digest.
@@ -163,6 +165,30 @@ pub enum Error {
         source: Box<ocituf_oci::Error>,
     },
 
+    #[error(
+        "offline: role {role:?} of root of trust {root_of_trust:?} expired at {expires}: \
+         bring a bundle exported since (`ocituf bundle export`); only if you accept a frozen \
+         or revoked state, pass --danger-allow-expired"
+    )]
+    OfflineExpired {
+        root_of_trust: String,
+        role: String,
+        expires: time::OffsetDateTime,
+    },
+
+    #[error(
+        "offline: no trusted metadata of root of trust {root_of_trust:?} in the cache {}: \
+         verify online once, or pass a bundle (--bundle DIR from `ocituf bundle export`)",
+        cache.display()
+    )]
+    OfflineNoMetadata {
+        root_of_trust: String,
+        cache: PathBuf,
+    },
+
+    #[error("{} is not an air-gap bundle (no oci-layout file): pass the directory `ocituf bundle export --out` wrote", path.display())]
+    BundleMissing { path: PathBuf },
+
     #[error("could not open the OCI repository {repository}")]
     OpenStore {
         repository: String,
@@ -188,7 +214,10 @@ impl Error {
             | Error::OpenStore { .. }
             | Error::PinnedRootRead { .. }
             | Error::PinnedRootDigest { .. }
-            | Error::Cache { .. } => ErrorKind::Config,
+            | Error::Cache { .. }
+            | Error::OfflineNoMetadata { .. }
+            | Error::BundleMissing { .. } => ErrorKind::Config,
+            Error::OfflineExpired { .. } => ErrorKind::Expired,
             Error::PinnedRootNotInRepository { .. }
             | Error::NotSigned { .. }
             | Error::NoSha256 { .. }

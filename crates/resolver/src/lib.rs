@@ -8,7 +8,8 @@
 //! compares what the registry serves with what was signed.
 //!
 //! Modules: [`reference`] (image and repository references), [`policy`] (the trust policy
-//! file), [`resolve`] (the [`Resolver`]: image → verified digest), [`store`] (opening a
+//! file), [`resolve`] (the [`Resolver`]: image → verified digest), [`offline`] (verifying from the
+//! cache and an air-gap bundle, no network), [`store`] (opening a
 //! layout or a registry), [`error`] (errors and their exit-code kinds).
 #![cfg_attr(
     not(test),
@@ -19,12 +20,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod error;
+pub mod offline;
 pub mod policy;
 pub mod reference;
 pub mod resolve;
 pub mod store;
 
 pub use error::{Error, ErrorKind};
+pub use offline::{ExpiryPolicy, IgnoredExpiry, Offline, OfflineVerified};
 pub use policy::{RootPin, Scope, TrustEntry, TrustPolicy};
 pub use reference::{ImageReference, Location, RepositoryReference};
 pub use resolve::{Resolver, VerifiedDigest};

@@ -65,9 +65,9 @@ impl VerifiedDigest {
 /// Resolves image references to verified digests under a trust policy.
 #[derive(Debug, Clone)]
 pub struct Resolver {
-    policy: TrustPolicy,
-    cache_dir: PathBuf,
-    config: UpdaterConfig,
+    pub(crate) policy: TrustPolicy,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) config: UpdaterConfig,
     registry: RegistryOptions,
 }
 
@@ -269,7 +269,7 @@ impl Resolver {
 
 /// The TUF target name of an image: `repository:tag`, or `repository@sha256:…` for a
 /// reference by digest alone (docs/oci-mapping.md §7).
-fn target_name(image: &ImageReference) -> Result<String, Error> {
+pub(crate) fn target_name(image: &ImageReference) -> Result<String, Error> {
     match (&image.tag, &image.digest) {
         (Some(tag), _) => Ok(format!("{}:{tag}", image.repo.repository)),
         (None, Some(d)) => Ok(format!("{}@{d}", image.repo.repository)),
@@ -282,7 +282,7 @@ fn target_name(image: &ImageReference) -> Result<String, Error> {
 
 /// The anchor root: the pinned file (checked against its pinned digest), or root version 1
 /// from the repository, accepted only with the pinned digest.
-async fn pinned_root(
+pub(crate) async fn pinned_root(
     entry: &TrustEntry,
     source: &OciRepoSource<AnyStore>,
 ) -> Result<Vec<u8>, Error> {
@@ -336,7 +336,7 @@ async fn pinned_root(
     })
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
     use ocituf_tuf::fsio::{self, FileError};
     let source = match fsio::read_bounded(path, MAX_ROOT_LEN) {
         Ok(Some(bytes)) => return Ok(bytes),
@@ -353,7 +353,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Which loaded targets role lists `info` (pre-order, as the search found it), for messages.
-fn signing_role(set: &TrustedSet, info: &TargetInfo) -> (String, u64) {
+pub(crate) fn signing_role(set: &TrustedSet, info: &TargetInfo) -> (String, u64) {
     let lists = |t: &Targets| {
         t.targets
             .get(&info.path)
@@ -389,7 +389,7 @@ fn signing_role(set: &TrustedSet, info: &TargetInfo) -> (String, u64) {
 }
 
 /// Fetch what the registry serves for the tag and compare it with the signed digest.
-async fn check_served(
+pub(crate) async fn check_served(
     store: &AnyStore,
     image: &ImageReference,
     tag: &str,

@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches.
 
+pub mod bundle;
 mod key;
 mod root;
 mod status;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(a) => verify::run(&ctx, &a, true).await,
         Command::ExampleImage(a) => example_image(&ctx, &a).await,
         Command::Root(c) => root::run(&ctx, c).await,
+        Command::Bundle(c) => bundle::run(&ctx, c).await,
     }
 }
 

@@ -10,7 +10,11 @@ pub async fn run(ctx: &Context, a: &VerifyArgs, resolve: bool) -> anyhow::Result
     let policy = TrustPolicy::load(&ctx.policy_file)?;
     let resolver =
         Resolver::new(policy, &ctx.cache_dir).with_registry_options(ctx.registry.clone());
-    let v = resolver.resolve(&image).await?;
+    let v = if a.offline.offline {
+        super::bundle::resolve_offline(&resolver, &image, &a.offline).await?
+    } else {
+        resolver.resolve(&image).await?
+    };
     if a.output.json {
         outln!(
             "{}",

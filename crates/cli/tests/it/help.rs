@@ -22,6 +22,9 @@ const COMMANDS: &[&[&str]] = &[
     &["verify"],
     &["resolve"],
     &["status"],
+    &["bundle"],
+    &["bundle", "export"],
+    &["bundle", "import"],
 ];
 
 #[test]
@@ -46,7 +49,10 @@ fn help_text_snapshots() {
 fn every_leaf_command_has_examples() {
     let env = Env::new();
     for cmd in COMMANDS {
-        let leaf = !matches!(*cmd, [] | ["key" | "root" | "trust"] | ["trust", "list"]);
+        let leaf = !matches!(
+            *cmd,
+            [] | ["key" | "root" | "trust" | "bundle"] | ["trust", "list"]
+        );
         if leaf {
             let mut args = cmd.to_vec();
             args.push("--help");

@@ -1,0 +1,463 @@
+//! Offline verification (`ocituf verify --offline`): from the trusted cache of a root of trust
+//! and, optionally, an air-gap bundle (an OCI image layout written by `ocituf bundle export`,
+//! docs/oci-mapping.md §10), never the network.
+//!
+//! The bundle is untrusted input exactly like a registry: its metadata goes through the same
+//! TUF updater from the pinned root, with the cache as the rollback reference, so an older
+//! bundle, a bundle of another root of trust or a swapped blob is refused. Nothing reaches
+//! the cache before the whole verification succeeded (an [`Overlay`] holds the writes), so a
+//! refused bundle changes no trusted state.
+//!
+//! Expired metadata is refused ([`Error::OfflineExpired`], its own exit code). Under
+//! [`ExpiryPolicy::DangerAllowExpired`] verification is repeated at an instant just before
+//! each expiry it met (every other check unchanged), the expired roles are reported, and the
+//! cache is left as it was.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ocituf_oci::{
+    ArtifactStore as _, Digest, LayoutStore, ManifestRef, OciRepoSource, RootOfTrustName,
+};
+use ocituf_tuf::{
+    Clock, Fetched, FsStore, MetadataRequest, RepoSource, RootHistory, SourceError, StoreError,
+    TargetInfo, TargetRequest, TrustedStore, Updater,
+};
+use time::OffsetDateTime;
+
+use crate::error::Error;
+use crate::policy::TrustEntry;
+use crate::reference::ImageReference;
+use crate::resolve::{check_served, pinned_root, read_bounded, signing_role, target_name};
+use crate::store::AnyStore;
+use crate::{Resolver, VerifiedDigest};
+
+/// Whether expired metadata may be used offline. Accepting it is a decision to trust
+/// metadata whose signers no longer vouch for it (a frozen or revoked state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpiryPolicy {
+    /// Expired metadata is refused (TUF 5.3.10, 5.4.4, 5.5.6, 5.6.5).
+    #[default]
+    Enforce,
+    /// DANGEROUS: expired metadata is accepted; every other check still applies.
+    DangerAllowExpired,
+}
+
+/// Where offline verification may read from.
+#[derive(Debug, Clone, Default)]
+pub struct Offline {
+    /// An air-gap bundle directory; `None`: the trusted cache alone.
+    pub bundle: Option<PathBuf>,
+    pub expiry: ExpiryPolicy,
+}
+
+/// A role whose expiry was ignored under [`ExpiryPolicy::DangerAllowExpired`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredExpiry {
+    pub role: String,
+    pub expires: OffsetDateTime,
+}
+
+/// What offline verification proved.
+#[derive(Debug, Clone)]
+pub struct OfflineVerified {
+    pub verified: VerifiedDigest,
+    /// Whether the bundle held a manifest for the tag and it had the signed digest. `false`
+    /// for a reference by digest, or when no bundle holds the image: the signed digest is
+    /// what to pull, and the runtime checks the pulled bytes against it.
+    pub manifest_checked: bool,
+    /// Roles accepted although expired (only under `DangerAllowExpired`); the cache was not
+    /// written when this is not empty.
+    pub ignored_expiries: Vec<IgnoredExpiry>,
+}
+
+/// At most this many expiries are stepped over before giving up (one per role class and a
+/// few delegations; the search is bounded anyway).
+const MAX_IGNORED_EXPIRIES: usize = 16;
+
+impl Resolver {
+    /// Verify `image` offline: from the trusted cache of its root of trust and, when given,
+    /// the bundle; never the network.
+    ///
+    /// # Errors
+    /// [`Error::OfflineExpired`] for expired metadata (unless allowed); the refusals of
+    /// [`Resolver::resolve`] ([`Error::Metadata`] for a rolled-back, foreign or tampered
+    /// bundle, [`Error::NotSigned`], [`Error::DigestMismatch`]); [`Error::OfflineNoMetadata`]
+    /// when neither the cache nor a bundle holds metadata.
+    ///
+    /// # Security
+    /// Trust starts at the pinned root; the cache and the bundle are untrusted input. The
+    /// cache is written only after every check passed, and never when an expiry was ignored.
+    pub async fn resolve_offline(
+        &self,
+        image: &ImageReference,
+        offline: &Offline,
+    ) -> Result<OfflineVerified, Error> {
+        let entry = self.policy.lookup(image)?;
+        let name =
+            RootOfTrustName::parse(&entry.root_of_trust).map_err(|source| Error::OpenStore {
+                repository: entry.repository.to_string(),
+                source,
+            })?;
+        let cache = self.cache_for(entry);
+        let target = target_name(image)?;
+        let bundle = match &offline.bundle {
+            Some(dir) => Some(AnyStore::Layout(bundle_store(
+                dir,
+                &entry.repository.repository,
+            )?)),
+            None => None,
+        };
+        let (verified_set, ignored) = if let Some(meta) = &bundle {
+            let source = || OciRepoSource::new(meta.clone(), name.clone());
+            let anchor = pinned_root(entry, &source()).await?;
+            self.verify_offline(entry, &anchor, source, &cache, &target, offline.expiry)
+                .await?
+        } else {
+            let anchor = pinned_root_file(entry)?;
+            let fs = open_cache(&cache)?;
+            let source = || CacheSource(fs.clone());
+            self.verify_offline(entry, &anchor, source, &cache, &target, offline.expiry)
+                .await?
+        };
+        let (set, info) = verified_set;
+        let Some(info) = info else {
+            return Err(Error::NotSigned {
+                image: image.to_string(),
+                target,
+                root_of_trust: entry.root_of_trust.clone(),
+            });
+        };
+        let (role, role_version) = signing_role(&set, &info);
+        let signed = info
+            .hashes
+            .get("sha256")
+            .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
+            .ok_or_else(|| Error::NoSha256 {
+                target: target.clone(),
+                role: role.clone(),
+            })?;
+        if let Some(asked) = &image.digest {
+            if *asked != signed {
+                return Err(Error::DigestMismatch {
+                    image: image.to_string(),
+                    target,
+                    role,
+                    role_version,
+                    served: asked.clone(),
+                    signed,
+                });
+            }
+        }
+        let mut manifest_checked = false;
+        if let (Some(tag), Some(dir)) = (&image.tag, &offline.bundle) {
+            let images = AnyStore::Layout(bundle_store(dir, &image.repo.repository)?);
+            // The bundle may carry metadata only; when it has the tag, it must be the signed
+            // manifest.
+            let present = images
+                .head_manifest(ManifestRef::Tag(tag))
+                .await
+                .map_err(|source| Error::ImageFetch {
+                    image: image.to_string(),
+                    source: Box::new(source),
+                })?;
+            if present.is_some() {
+                check_served(&images, image, tag, &info, &signed, &role, role_version).await?;
+                manifest_checked = true;
+            }
+        }
+        let media_type =
+            ocituf_oci::image::custom_media_type(info.custom.as_ref()).map(str::to_owned);
+        let verified = VerifiedDigest {
+            image: image.clone(),
+            digest: signed,
+            length: info.length,
+            media_type,
+            target: info.path.clone(),
+            role,
+            role_version,
+            root_of_trust: entry.root_of_trust.clone(),
+            repository: entry.repository.clone(),
+            versions: ocituf_tuf::updater::trusted_versions(&set),
+            metadata_requests: 0,
+            registry_requests: None,
+        };
+        Ok(OfflineVerified {
+            verified,
+            manifest_checked,
+            ignored_expiries: ignored,
+        })
+    }
+
+    /// Run the updater from `anchor` over `source` with the cache as the rollback reference,
+    /// through an overlay; commit the overlay only on success with no ignored expiry.
+    async fn verify_offline<S: RepoSource>(
+        &self,
+        entry: &TrustEntry,
+        anchor: &[u8],
+        source: impl Fn() -> S,
+        cache: &std::path::Path,
+        target: &str,
+        expiry: ExpiryPolicy,
+    ) -> Result<
+        (
+            (ocituf_tuf::TrustedSet, Option<TargetInfo>),
+            Vec<IgnoredExpiry>,
+        ),
+        Error,
+    > {
+        let meta_err = |source: ocituf_tuf::Error| Error::Metadata {
+            root_of_trust: entry.root_of_trust.clone(),
+            repository: entry.repository.to_string(),
+            source: Box::new(source),
+        };
+        let mut ignored: Vec<IgnoredExpiry> = Vec::new();
+        let mut at: Option<OffsetDateTime> = None;
+        loop {
+            let overlay = Overlay::new(open_cache(cache)?);
+            let attempt = async {
+                let mut updater = Updater::new(
+                    anchor,
+                    source(),
+                    overlay.clone(),
+                    self.config.clone(),
+                    OfflineClock(at),
+                )
+                .await?;
+                updater.refresh().await?;
+                let info = updater.target_info(target).await?;
+                Ok::<_, ocituf_tuf::Error>((updater.trusted().clone(), info))
+            };
+            match attempt.await {
+                Ok(found) => {
+                    if ignored.is_empty() {
+                        overlay.commit().await.map_err(|source| Error::Cache {
+                            path: cache.to_owned(),
+                            source,
+                        })?;
+                    }
+                    return Ok((found, ignored));
+                }
+                Err(ocituf_tuf::Error::Expired { role, expires }) => {
+                    if expiry == ExpiryPolicy::Enforce {
+                        return Err(Error::OfflineExpired {
+                            root_of_trust: entry.root_of_trust.clone(),
+                            role,
+                            expires,
+                        });
+                    }
+                    if ignored.len() >= MAX_IGNORED_EXPIRIES
+                        || ignored
+                            .iter()
+                            .any(|i| i.role == role && i.expires == expires)
+                    {
+                        return Err(meta_err(ocituf_tuf::Error::Expired { role, expires }));
+                    }
+                    // Check again at an instant this role was still valid; earlier instants
+                    // keep every expiry already stepped over valid too.
+                    let before = expires - time::Duration::seconds(1);
+                    at = Some(at.map_or(before, |t| t.min(before)));
+                    ignored.push(IgnoredExpiry { role, expires });
+                }
+                Err(ocituf_tuf::Error::NotFound { what }) if what == "timestamp" => {
+                    return Err(Error::OfflineNoMetadata {
+                        root_of_trust: entry.root_of_trust.clone(),
+                        cache: cache.to_owned(),
+                    });
+                }
+                Err(e) => return Err(meta_err(e)),
+            }
+        }
+    }
+}
+
+/// The bundle's repository `repository`; the bundle must exist (a missing directory is a
+/// mistake, not "no metadata").
+fn bundle_store(dir: &std::path::Path, repository: &str) -> Result<LayoutStore, Error> {
+    if !dir.join("oci-layout").is_file() {
+        return Err(Error::BundleMissing {
+            path: dir.to_owned(),
+        });
+    }
+    LayoutStore::new(dir, repository).map_err(|source| Error::OpenStore {
+        repository: format!("oci:{}:{repository}", dir.display()),
+        source,
+    })
+}
+
+/// The pinned root without a bundle: only a pinned file can be had offline.
+fn pinned_root_file(entry: &TrustEntry) -> Result<Vec<u8>, Error> {
+    let Some(file) = &entry.root.file else {
+        return Err(Error::PinnedRootNotInRepository {
+            repository: "the trusted cache (offline, no --bundle)".to_owned(),
+            root_of_trust: entry.root_of_trust.clone(),
+            sha256: entry.root.sha256.clone().unwrap_or_default(),
+        });
+    };
+    let bytes = read_bounded(file)?;
+    if let Some(hex) = &entry.root.sha256 {
+        let actual = Digest::of(&bytes);
+        if actual.hex() != hex {
+            return Err(Error::PinnedRootDigest {
+                path: file.clone(),
+                expected: hex.clone(),
+                actual: actual.hex().to_owned(),
+            });
+        }
+    }
+    Ok(bytes)
+}
+
+fn open_cache(cache: &std::path::Path) -> Result<FsStore, Error> {
+    FsStore::open(cache, RootHistory::Keep).map_err(|source| Error::Cache {
+        path: cache.to_owned(),
+        source,
+    })
+}
+
+/// The clock of offline verification: the system clock, or a fixed instant before an
+/// expiry the user chose to ignore.
+struct OfflineClock(Option<OffsetDateTime>);
+
+impl Clock for OfflineClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0.unwrap_or_else(OffsetDateTime::now_utc)
+    }
+}
+
+/// The trusted cache served back as an untrusted source (offline without a bundle): the
+/// updater verifies its bytes again like anything fetched.
+struct CacheSource(FsStore);
+
+impl RepoSource for CacheSource {
+    async fn fetch_metadata(
+        &self,
+        req: &MetadataRequest<'_>,
+    ) -> Result<Option<Fetched>, SourceError> {
+        if req.attempt > 0 {
+            return Ok(None);
+        }
+        let loaded = match (req.role, req.version) {
+            ("root", Some(v)) => self.0.load_root(v, req.max_len).await,
+            (role, _) => self.0.load(role, req.max_len).await,
+        };
+        let bytes = loaded.map_err(|e| SourceError::Fetch {
+            what: format!("cached metadata of role {:?}", req.role),
+            source: Box::new(e),
+        })?;
+        Ok(bytes.map(|bytes| Fetched {
+            bytes,
+            claimed_version: None,
+        }))
+    }
+
+    async fn fetch_target(&self, _req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(None)
+    }
+}
+
+/// Where a buffered write goes: a root version of the history, or a role file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Root(u64),
+    Role(String),
+}
+
+/// A buffered change.
+#[derive(Debug, Clone)]
+enum Pending {
+    Written(Vec<u8>),
+    Removed,
+}
+
+/// A [`TrustedStore`] that reads the cache and keeps every write in memory until
+/// [`Overlay::commit`]: a verification that fails leaves the cache untouched.
+#[derive(Clone)]
+struct Overlay {
+    base: FsStore,
+    writes: Arc<Mutex<BTreeMap<Key, Pending>>>,
+}
+
+impl Overlay {
+    fn new(base: FsStore) -> Self {
+        Self {
+            base,
+            writes: Arc::default(),
+        }
+    }
+
+    fn pending(&self, key: &Key) -> Option<Pending> {
+        self.writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: Key, value: Pending) {
+        self.writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, value);
+    }
+
+    /// Write the buffered changes into the cache (root history first).
+    async fn commit(&self) -> Result<(), StoreError> {
+        let writes =
+            std::mem::take(&mut *self.writes.lock().unwrap_or_else(PoisonError::into_inner));
+        for (key, value) in writes {
+            match (key, value) {
+                (Key::Root(v), Pending::Written(bytes)) => self.base.store_root(v, &bytes).await?,
+                (Key::Root(_), Pending::Removed) => {}
+                (Key::Role(role), Pending::Written(bytes)) => {
+                    self.base.store(&role, &bytes).await?;
+                }
+                (Key::Role(role), Pending::Removed) => self.base.remove(&role).await?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bounded(name: &str, pending: Pending, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    match pending {
+        Pending::Written(b) if b.len() as u64 > max_len => Err(StoreError::TooLarge {
+            name: name.to_owned(),
+            max_len,
+        }),
+        Pending::Written(b) => Ok(Some(b)),
+        Pending::Removed => Ok(None),
+    }
+}
+
+impl TrustedStore for Overlay {
+    async fn load(&self, role: &str, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending(&Key::Role(role.to_owned())) {
+            Some(v) => bounded(role, v, max_len),
+            None => self.base.load(role, max_len).await,
+        }
+    }
+
+    async fn store(&self, role: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put(Key::Role(role.to_owned()), Pending::Written(bytes.to_vec()));
+        Ok(())
+    }
+
+    async fn remove(&self, role: &str) -> Result<(), StoreError> {
+        self.put(Key::Role(role.to_owned()), Pending::Removed);
+        Ok(())
+    }
+
+    async fn load_root(&self, version: u64, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending(&Key::Root(version)) {
+            Some(v) => bounded(&format!("{version}.root"), v, max_len),
+            None => self.base.load_root(version, max_len).await,
+        }
+    }
+
+    async fn store_root(&self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put(Key::Root(version), Pending::Written(bytes.to_vec()));
+        Ok(())
+    }
+}
