@@ -186,6 +186,27 @@ pub enum Error {
         cache: PathBuf,
     },
 
+    #[error(
+        "the bundle {} holds another root of trust named {root_of_trust:?}: its root version 1 has sha256 {found}, not the pinned sha256 {pinned}",
+        bundle.display()
+    )]
+    BundleRootMismatch {
+        bundle: PathBuf,
+        root_of_trust: String,
+        pinned: String,
+        found: String,
+    },
+
+    #[error(
+        "{where_} cannot be used for root of trust {root_of_trust:?}: a metadata file is missing, corrupt or tampered"
+    )]
+    OfflineSource {
+        where_: String,
+        root_of_trust: String,
+        #[source]
+        source: Box<ocituf_tuf::Error>,
+    },
+
     #[error("{} is not an air-gap bundle (no oci-layout file): pass the directory `ocituf bundle export --out` wrote", path.display())]
     BundleMissing { path: PathBuf },
 
@@ -218,7 +239,9 @@ impl Error {
             | Error::OfflineNoMetadata { .. }
             | Error::BundleMissing { .. } => ErrorKind::Config,
             Error::OfflineExpired { .. } => ErrorKind::Expired,
-            Error::PinnedRootNotInRepository { .. }
+            Error::BundleRootMismatch { .. }
+            | Error::OfflineSource { .. }
+            | Error::PinnedRootNotInRepository { .. }
             | Error::NotSigned { .. }
             | Error::NoSha256 { .. }
             | Error::DigestMismatch { .. }

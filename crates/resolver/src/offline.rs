@@ -102,26 +102,34 @@ impl Resolver {
             })?;
         let cache = self.cache_for(entry);
         let target = target_name(image)?;
-        let bundle = match &offline.bundle {
-            Some(dir) => Some(AnyStore::Layout(bundle_store(
-                dir,
-                &entry.repository.repository,
-            )?)),
-            None => None,
-        };
-        let (verified_set, ignored) = if let Some(meta) = &bundle {
+        let ((set, info), ignored) = if let Some(dir) = &offline.bundle {
+            let meta = AnyStore::Layout(bundle_store(dir, &entry.repository.repository)?);
             let source = || OciRepoSource::new(meta.clone(), name.clone());
             let anchor = pinned_root(entry, &source()).await?;
-            self.verify_offline(entry, &anchor, source, &cache, &target, offline.expiry)
-                .await?
+            check_bundle_root(dir, entry, &source(), &anchor).await?;
+            let job = Job {
+                entry,
+                anchor: &anchor,
+                cache: &cache,
+                target: &target,
+                expiry: offline.expiry,
+                place: format!("the bundle {}", dir.display()),
+            };
+            self.verify_offline(&job, source).await?
         } else {
             let anchor = pinned_root_file(entry)?;
             let fs = open_cache(&cache)?;
-            let source = || CacheSource(fs.clone());
-            self.verify_offline(entry, &anchor, source, &cache, &target, offline.expiry)
+            let job = Job {
+                entry,
+                anchor: &anchor,
+                cache: &cache,
+                target: &target,
+                expiry: offline.expiry,
+                place: format!("the trusted cache {}", cache.display()),
+            };
+            self.verify_offline(&job, || CacheSource(fs.clone()))
                 .await?
         };
-        let (set, info) = verified_set;
         let Some(info) = info else {
             return Err(Error::NotSigned {
                 image: image.to_string(),
@@ -129,60 +137,8 @@ impl Resolver {
                 root_of_trust: entry.root_of_trust.clone(),
             });
         };
-        let (role, role_version) = signing_role(&set, &info);
-        let signed = info
-            .hashes
-            .get("sha256")
-            .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
-            .ok_or_else(|| Error::NoSha256 {
-                target: target.clone(),
-                role: role.clone(),
-            })?;
-        if let Some(asked) = &image.digest {
-            if *asked != signed {
-                return Err(Error::DigestMismatch {
-                    image: image.to_string(),
-                    target,
-                    role,
-                    role_version,
-                    served: asked.clone(),
-                    signed,
-                });
-            }
-        }
-        let mut manifest_checked = false;
-        if let (Some(tag), Some(dir)) = (&image.tag, &offline.bundle) {
-            let images = AnyStore::Layout(bundle_store(dir, &image.repo.repository)?);
-            // The bundle may carry metadata only; when it has the tag, it must be the signed
-            // manifest.
-            let present = images
-                .head_manifest(ManifestRef::Tag(tag))
-                .await
-                .map_err(|source| Error::ImageFetch {
-                    image: image.to_string(),
-                    source: Box::new(source),
-                })?;
-            if present.is_some() {
-                check_served(&images, image, tag, &info, &signed, &role, role_version).await?;
-                manifest_checked = true;
-            }
-        }
-        let media_type =
-            ocituf_oci::image::custom_media_type(info.custom.as_ref()).map(str::to_owned);
-        let verified = VerifiedDigest {
-            image: image.clone(),
-            digest: signed,
-            length: info.length,
-            media_type,
-            target: info.path.clone(),
-            role,
-            role_version,
-            root_of_trust: entry.root_of_trust.clone(),
-            repository: entry.repository.clone(),
-            versions: ocituf_tuf::updater::trusted_versions(&set),
-            metadata_requests: 0,
-            registry_requests: None,
-        };
+        let (verified, manifest_checked) =
+            checked_digest(image, entry, &set, &info, offline.bundle.as_deref()).await?;
         Ok(OfflineVerified {
             verified,
             manifest_checked,
@@ -194,12 +150,8 @@ impl Resolver {
     /// through an overlay; commit the overlay only on success with no ignored expiry.
     async fn verify_offline<S: RepoSource>(
         &self,
-        entry: &TrustEntry,
-        anchor: &[u8],
+        job: &Job<'_>,
         source: impl Fn() -> S,
-        cache: &std::path::Path,
-        target: &str,
-        expiry: ExpiryPolicy,
     ) -> Result<
         (
             (ocituf_tuf::TrustedSet, Option<TargetInfo>),
@@ -207,6 +159,14 @@ impl Resolver {
         ),
         Error,
     > {
+        let Job {
+            entry,
+            anchor,
+            cache,
+            target,
+            expiry,
+            place,
+        } = job;
         let meta_err = |source: ocituf_tuf::Error| Error::Metadata {
             root_of_trust: entry.root_of_trust.clone(),
             repository: entry.repository.to_string(),
@@ -233,14 +193,14 @@ impl Resolver {
                 Ok(found) => {
                     if ignored.is_empty() {
                         overlay.commit().await.map_err(|source| Error::Cache {
-                            path: cache.to_owned(),
+                            path: cache.to_path_buf(),
                             source,
                         })?;
                     }
                     return Ok((found, ignored));
                 }
                 Err(ocituf_tuf::Error::Expired { role, expires }) => {
-                    if expiry == ExpiryPolicy::Enforce {
+                    if *expiry == ExpiryPolicy::Enforce {
                         return Err(Error::OfflineExpired {
                             root_of_trust: entry.root_of_trust.clone(),
                             role,
@@ -263,12 +223,135 @@ impl Resolver {
                 Err(ocituf_tuf::Error::NotFound { what }) if what == "timestamp" => {
                     return Err(Error::OfflineNoMetadata {
                         root_of_trust: entry.root_of_trust.clone(),
-                        cache: cache.to_owned(),
+                        cache: cache.to_path_buf(),
                     });
+                }
+                // Everything comes from local files: a fetch that failed is a bundle (or
+                // cache) that is corrupt or tampered, not a network failure.
+                Err(e @ ocituf_tuf::Error::Source(_)) => {
+                    return Err(Error::OfflineSource {
+                        where_: place.clone(),
+                        root_of_trust: entry.root_of_trust.clone(),
+                        source: Box::new(e),
+                    })
                 }
                 Err(e) => return Err(meta_err(e)),
             }
         }
+    }
+}
+
+/// One offline verification: what it starts from and checks.
+struct Job<'a> {
+    entry: &'a TrustEntry,
+    anchor: &'a [u8],
+    cache: &'a std::path::Path,
+    target: &'a str,
+    expiry: ExpiryPolicy,
+    /// Where the metadata comes from, for messages.
+    place: String,
+}
+
+/// The signed digest of `info` checked against the reference (a digest it carries must be
+/// the signed one) and, when the bundle holds the tag, against the bundle's manifest.
+async fn checked_digest(
+    image: &ImageReference,
+    entry: &TrustEntry,
+    set: &ocituf_tuf::TrustedSet,
+    info: &TargetInfo,
+    bundle: Option<&std::path::Path>,
+) -> Result<(VerifiedDigest, bool), Error> {
+    let (role, role_version) = signing_role(set, info);
+    let signed = info
+        .hashes
+        .get("sha256")
+        .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
+        .ok_or_else(|| Error::NoSha256 {
+            target: info.path.clone(),
+            role: role.clone(),
+        })?;
+    if let Some(asked) = &image.digest {
+        if *asked != signed {
+            return Err(Error::DigestMismatch {
+                image: image.to_string(),
+                target: info.path.clone(),
+                role,
+                role_version,
+                served: asked.clone(),
+                signed,
+            });
+        }
+    }
+    let mut manifest_checked = false;
+    if let (Some(tag), Some(dir)) = (&image.tag, bundle) {
+        let images = AnyStore::Layout(bundle_store(dir, &image.repo.repository)?);
+        // The bundle may carry metadata only; when it has the tag, it must be the signed
+        // manifest.
+        let present = images
+            .head_manifest(ManifestRef::Tag(tag))
+            .await
+            .map_err(|source| Error::ImageFetch {
+                image: image.to_string(),
+                source: Box::new(source),
+            })?;
+        if present.is_some() {
+            check_served(&images, image, tag, info, &signed, &role, role_version).await?;
+            manifest_checked = true;
+        }
+    }
+    let media_type = ocituf_oci::image::custom_media_type(info.custom.as_ref()).map(str::to_owned);
+    let verified = VerifiedDigest {
+        image: image.clone(),
+        digest: signed,
+        length: info.length,
+        media_type,
+        target: info.path.clone(),
+        role,
+        role_version,
+        root_of_trust: entry.root_of_trust.clone(),
+        repository: entry.repository.clone(),
+        versions: ocituf_tuf::updater::trusted_versions(set),
+        metadata_requests: 0,
+        registry_requests: None,
+    };
+    Ok((verified, manifest_checked))
+}
+
+/// A bundle whose root version 1 is not the pinned root is another root of trust of the
+/// same name: say so, rather than the signature check it would fail later.
+async fn check_bundle_root(
+    dir: &std::path::Path,
+    entry: &TrustEntry,
+    source: &OciRepoSource<AnyStore>,
+    anchor: &[u8],
+) -> Result<(), Error> {
+    source.start_refresh();
+    let mut found = None;
+    for attempt in 0..8 {
+        let req = MetadataRequest {
+            role: "root",
+            version: Some(1),
+            hashes: None,
+            max_len: ocituf_tuf::UpdaterConfig::default().root_max_len,
+            attempt,
+        };
+        // Unreadable candidates are left to the updater, which reports them.
+        let Ok(Some(fetched)) = source.fetch_metadata(&req).await else {
+            break;
+        };
+        if fetched.bytes == anchor {
+            return Ok(());
+        }
+        found.get_or_insert_with(|| Digest::of(&fetched.bytes));
+    }
+    match found {
+        Some(found) => Err(Error::BundleRootMismatch {
+            bundle: dir.to_owned(),
+            root_of_trust: entry.root_of_trust.clone(),
+            pinned: Digest::of(anchor).hex().to_owned(),
+            found: found.hex().to_owned(),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! and every command against an OCI layout (and the test registries).
 
 mod bundle;
+mod bundle_attacks;
 mod flows;
 mod help;
 mod layout;

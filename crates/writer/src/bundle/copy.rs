@@ -47,6 +47,11 @@ fn net(e: ocituf_oci::Error, what: String) -> crate::Error {
         | ocituf_oci::Error::MalformedManifest { .. } => ErrorKind::Refused,
         _ => ErrorKind::Network,
     };
+    let what = if kind == ErrorKind::Refused {
+        format!("{what}: its content does not match its digest or size (tampered or corrupt)")
+    } else {
+        what
+    };
     crate::Error::wrap(kind, what, e)
 }
 

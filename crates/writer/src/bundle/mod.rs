@@ -192,7 +192,19 @@ impl Description {
 pub(crate) fn tuf_error(message: String, e: ocituf_tuf::Error) -> crate::Error {
     let kind = match &e {
         ocituf_tuf::Error::Expired { .. } => ErrorKind::Expired,
-        ocituf_tuf::Error::Source(ocituf_tuf::SourceError::Fetch { .. }) => ErrorKind::Network,
+        // Content that failed its digest or size check is refused; a transport that failed
+        // may pass on retry.
+        ocituf_tuf::Error::Source(ocituf_tuf::SourceError::Fetch { source, .. }) => {
+            match source.downcast_ref::<ocituf_oci::Error>() {
+                Some(
+                    ocituf_oci::Error::DigestMismatch { .. }
+                    | ocituf_oci::Error::TooLarge { .. }
+                    | ocituf_oci::Error::MalformedManifest { .. }
+                    | ocituf_oci::Error::LayoutIndex { .. },
+                ) => ErrorKind::Refused,
+                _ => ErrorKind::Network,
+            }
+        }
         _ => ErrorKind::Refused,
     };
     crate::Error::wrap(kind, message, e)
