@@ -177,13 +177,14 @@ pub enum Error {
     },
 
     #[error(
-        "offline: no trusted metadata of root of trust {root_of_trust:?} in the cache {}: \
-         verify online once, or pass a bundle (--bundle DIR from `ocituf bundle export`)",
-        cache.display()
+        "offline: {place} holds no metadata of root of trust {root_of_trust:?}: verify online \
+         once to fill the cache, or pass --bundle DIR from `ocituf bundle export` (a bundle keeps \
+         the metadata repository's path, {repository})"
     )]
     OfflineNoMetadata {
         root_of_trust: String,
-        cache: PathBuf,
+        place: String,
+        repository: String,
     },
 
     #[error(

@@ -223,7 +223,8 @@ impl Resolver {
                 Err(ocituf_tuf::Error::NotFound { what }) if what == "timestamp" => {
                     return Err(Error::OfflineNoMetadata {
                         root_of_trust: entry.root_of_trust.clone(),
-                        cache: cache.to_path_buf(),
+                        place: place.clone(),
+                        repository: entry.repository.repository.clone(),
                     });
                 }
                 // Everything comes from local files: a fetch that failed is a bundle (or
