@@ -287,18 +287,7 @@ pub(crate) async fn pinned_root(
     source: &OciRepoSource<AnyStore>,
 ) -> Result<Vec<u8>, Error> {
     if let Some(file) = &entry.root.file {
-        let bytes = read_bounded(file)?;
-        if let Some(hex) = &entry.root.sha256 {
-            let actual = Digest::of(&bytes);
-            if actual.hex() != hex {
-                return Err(Error::PinnedRootDigest {
-                    path: file.clone(),
-                    expected: hex.clone(),
-                    actual: actual.hex().to_owned(),
-                });
-            }
-        }
-        return Ok(bytes);
+        return pinned_file(file, entry.root.sha256.as_deref());
     }
     let Some(hex) = &entry.root.sha256 else {
         return Err(Error::PinnedRootNotInRepository {
@@ -336,7 +325,23 @@ pub(crate) async fn pinned_root(
     })
 }
 
-pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
+/// The pinned root file, checked against its pinned sha256 when the policy has one.
+pub(crate) fn pinned_file(file: &Path, sha256: Option<&str>) -> Result<Vec<u8>, Error> {
+    let bytes = read_bounded(file)?;
+    if let Some(hex) = sha256 {
+        let actual = Digest::of(&bytes);
+        if actual.hex() != hex {
+            return Err(Error::PinnedRootDigest {
+                path: file.to_owned(),
+                expected: hex.to_owned(),
+                actual: actual.hex().to_owned(),
+            });
+        }
+    }
+    Ok(bytes)
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
     use ocituf_tuf::fsio::{self, FileError};
     let source = match fsio::read_bounded(path, MAX_ROOT_LEN) {
         Ok(Some(bytes)) => return Ok(bytes),

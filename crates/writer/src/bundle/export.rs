@@ -7,6 +7,7 @@ use ocituf_oci::{Digest, LayoutStore, Publisher, RootOfTrustName};
 use ocituf_resolver::{AnyStore, ErrorKind, ImageReference, RepositoryReference};
 
 use super::copy::{copy_image, Copied};
+use super::open;
 use super::verified::{load_verified, Verified};
 use super::{BundledImage, Description, MAX_IMAGES};
 use crate::error::{fail, Result};
@@ -198,13 +199,6 @@ pub(crate) async fn write_metadata(
         })?;
     }
     Ok(files.len())
-}
-
-fn open(repo: &RepositoryReference, registry: &ocituf_oci::RegistryOptions) -> Result<AnyStore> {
-    ocituf_resolver::store::open_with(repo, registry).map_err(|e| {
-        let kind = e.kind();
-        crate::Error::wrap(kind, format!("could not open {repo}"), e)
-    })
 }
 
 fn layout(dir: &Path, repository: &str) -> Result<LayoutStore> {

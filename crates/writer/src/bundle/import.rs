@@ -8,6 +8,7 @@ use ocituf_resolver::{AnyStore, ErrorKind, Location, RepositoryReference};
 
 use super::copy::{copy_image, Copied};
 use super::export::{signed_digest, write_metadata};
+use super::open;
 use super::verified::load_verified;
 use super::{BundledImage, Description};
 use crate::error::{fail, Result};
@@ -196,13 +197,6 @@ fn reference_in(bundle: &Path, image: &BundledImage) -> ocituf_resolver::ImageRe
         tag: image.tag.clone(),
         digest: Some(image.digest.clone()),
     }
-}
-
-fn open(repo: &RepositoryReference, registry: &ocituf_oci::RegistryOptions) -> Result<AnyStore> {
-    ocituf_resolver::store::open_with(repo, registry).map_err(|e| {
-        let kind = e.kind();
-        crate::Error::wrap(kind, format!("could not open {repo}"), e)
-    })
 }
 
 fn layout(dir: &Path, repository: &str) -> Result<LayoutStore> {

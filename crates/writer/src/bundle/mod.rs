@@ -188,6 +188,17 @@ impl Description {
     }
 }
 
+/// Open the store `repo` names, with the error kind the resolver gives.
+pub(crate) fn open(
+    repo: &ocituf_resolver::RepositoryReference,
+    registry: &ocituf_oci::RegistryOptions,
+) -> Result<ocituf_resolver::AnyStore> {
+    ocituf_resolver::store::open_with(repo, registry).map_err(|e| {
+        let kind = e.kind();
+        crate::Error::wrap(kind, format!("could not open {repo}"), e)
+    })
+}
+
 /// The writer error of a refused TUF check: expired metadata has its own kind.
 pub(crate) fn tuf_error(message: String, e: ocituf_tuf::Error) -> crate::Error {
     let kind = match &e {
@@ -208,4 +219,77 @@ pub(crate) fn tuf_error(message: String, e: ocituf_tuf::Error) -> crate::Error {
         _ => ErrorKind::Refused,
     };
     crate::Error::wrap(kind, message, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn description() -> Description {
+        Description {
+            root_of_trust: RootOfTrustName::parse("acme").unwrap(),
+            metadata_repository: "acme/tuf".to_owned(),
+            images: vec![
+                BundledImage {
+                    repository: "acme/app".to_owned(),
+                    tag: Some("1.4".to_owned()),
+                    digest: Digest::of(b"app"),
+                },
+                BundledImage {
+                    repository: "acme/db".to_owned(),
+                    tag: None,
+                    digest: Digest::of(b"db"),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn description_round_trips_and_names_targets_without_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = description();
+        d.write(dir.path()).unwrap();
+        assert_eq!(Description::read(dir.path()).unwrap(), d);
+        assert_eq!(d.images[0].target(), "acme/app:1.4");
+        assert_eq!(
+            d.images[1].target(),
+            format!("acme/db@{}", Digest::of(b"db"))
+        );
+    }
+
+    /// The description is untrusted: names that could escape a path or a tag, digests that
+    /// are not sha256, another media type, are configuration errors before anything runs.
+    #[test]
+    fn hostile_description_is_refused() {
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(&str, Edit); 5] = [
+            ("mediaType", |v| v["mediaType"] = "application/json".into()),
+            ("invalid repository", |v| {
+                v["metadataRepository"] = "../../etc".into();
+            }),
+            ("invalid repository", |v| {
+                v["images"][0]["repository"] = "Acme/App".into();
+            }),
+            ("invalid tag", |v| v["images"][0]["tag"] = "a/b".into()),
+            ("invalid digest", |v| {
+                v["images"][0]["digest"] = "md5:00".into();
+            }),
+        ];
+        for (needle, edit) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let mut v = description().to_json();
+            edit(&mut v);
+            std::fs::write(
+                dir.path().join(DESCRIPTION_FILE),
+                serde_json::to_vec(&v).unwrap(),
+            )
+            .unwrap();
+            let e = Description::read(dir.path()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
+        let empty = tempfile::tempdir().unwrap();
+        let e = Description::read(empty.path()).unwrap_err();
+        assert!(e.message.contains("no such file"), "{e}");
+    }
 }

@@ -13,25 +13,23 @@
 //! each expiry it met (every other check unchanged), the expired roles are reported, and the
 //! cache is left as it was.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use ocituf_oci::{
     ArtifactStore as _, Digest, LayoutStore, ManifestRef, OciRepoSource, RootOfTrustName,
 };
-use ocituf_tuf::{
-    Clock, Fetched, FsStore, MetadataRequest, RepoSource, RootHistory, SourceError, StoreError,
-    TargetInfo, TargetRequest, TrustedStore, Updater,
-};
+use ocituf_tuf::{Clock, FsStore, MetadataRequest, RepoSource, RootHistory, TargetInfo, Updater};
 use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::policy::TrustEntry;
 use crate::reference::ImageReference;
-use crate::resolve::{check_served, pinned_root, read_bounded, signing_role, target_name};
+use crate::resolve::{check_served, pinned_file, pinned_root, signing_role, target_name};
 use crate::store::AnyStore;
 use crate::{Resolver, VerifiedDigest};
+
+mod overlay;
+use overlay::{CacheSource, Overlay};
 
 /// Whether expired metadata may be used offline. Accepting it is a decision to trust
 /// metadata whose signers no longer vouch for it (a frozen or revoked state).
@@ -379,18 +377,7 @@ fn pinned_root_file(entry: &TrustEntry) -> Result<Vec<u8>, Error> {
             sha256: entry.root.sha256.clone().unwrap_or_default(),
         });
     };
-    let bytes = read_bounded(file)?;
-    if let Some(hex) = &entry.root.sha256 {
-        let actual = Digest::of(&bytes);
-        if actual.hex() != hex {
-            return Err(Error::PinnedRootDigest {
-                path: file.clone(),
-                expected: hex.clone(),
-                actual: actual.hex().to_owned(),
-            });
-        }
-    }
-    Ok(bytes)
+    pinned_file(file, entry.root.sha256.as_deref())
 }
 
 fn open_cache(cache: &std::path::Path) -> Result<FsStore, Error> {
@@ -407,141 +394,5 @@ struct OfflineClock(Option<OffsetDateTime>);
 impl Clock for OfflineClock {
     fn now(&self) -> OffsetDateTime {
         self.0.unwrap_or_else(OffsetDateTime::now_utc)
-    }
-}
-
-/// The trusted cache served back as an untrusted source (offline without a bundle): the
-/// updater verifies its bytes again like anything fetched.
-struct CacheSource(FsStore);
-
-impl RepoSource for CacheSource {
-    async fn fetch_metadata(
-        &self,
-        req: &MetadataRequest<'_>,
-    ) -> Result<Option<Fetched>, SourceError> {
-        if req.attempt > 0 {
-            return Ok(None);
-        }
-        let loaded = match (req.role, req.version) {
-            ("root", Some(v)) => self.0.load_root(v, req.max_len).await,
-            (role, _) => self.0.load(role, req.max_len).await,
-        };
-        let bytes = loaded.map_err(|e| SourceError::Fetch {
-            what: format!("cached metadata of role {:?}", req.role),
-            source: Box::new(e),
-        })?;
-        Ok(bytes.map(|bytes| Fetched {
-            bytes,
-            claimed_version: None,
-        }))
-    }
-
-    async fn fetch_target(&self, _req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {
-        Ok(None)
-    }
-}
-
-/// Where a buffered write goes: a root version of the history, or a role file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Root(u64),
-    Role(String),
-}
-
-/// A buffered change.
-#[derive(Debug, Clone)]
-enum Pending {
-    Written(Vec<u8>),
-    Removed,
-}
-
-/// A [`TrustedStore`] that reads the cache and keeps every write in memory until
-/// [`Overlay::commit`]: a verification that fails leaves the cache untouched.
-#[derive(Clone)]
-struct Overlay {
-    base: FsStore,
-    writes: Arc<Mutex<BTreeMap<Key, Pending>>>,
-}
-
-impl Overlay {
-    fn new(base: FsStore) -> Self {
-        Self {
-            base,
-            writes: Arc::default(),
-        }
-    }
-
-    fn pending(&self, key: &Key) -> Option<Pending> {
-        self.writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
-    }
-
-    fn put(&self, key: Key, value: Pending) {
-        self.writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, value);
-    }
-
-    /// Write the buffered changes into the cache (root history first).
-    async fn commit(&self) -> Result<(), StoreError> {
-        let writes =
-            std::mem::take(&mut *self.writes.lock().unwrap_or_else(PoisonError::into_inner));
-        for (key, value) in writes {
-            match (key, value) {
-                (Key::Root(v), Pending::Written(bytes)) => self.base.store_root(v, &bytes).await?,
-                (Key::Root(_), Pending::Removed) => {}
-                (Key::Role(role), Pending::Written(bytes)) => {
-                    self.base.store(&role, &bytes).await?;
-                }
-                (Key::Role(role), Pending::Removed) => self.base.remove(&role).await?,
-            }
-        }
-        Ok(())
-    }
-}
-
-fn bounded(name: &str, pending: Pending, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-    match pending {
-        Pending::Written(b) if b.len() as u64 > max_len => Err(StoreError::TooLarge {
-            name: name.to_owned(),
-            max_len,
-        }),
-        Pending::Written(b) => Ok(Some(b)),
-        Pending::Removed => Ok(None),
-    }
-}
-
-impl TrustedStore for Overlay {
-    async fn load(&self, role: &str, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.pending(&Key::Role(role.to_owned())) {
-            Some(v) => bounded(role, v, max_len),
-            None => self.base.load(role, max_len).await,
-        }
-    }
-
-    async fn store(&self, role: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.put(Key::Role(role.to_owned()), Pending::Written(bytes.to_vec()));
-        Ok(())
-    }
-
-    async fn remove(&self, role: &str) -> Result<(), StoreError> {
-        self.put(Key::Role(role.to_owned()), Pending::Removed);
-        Ok(())
-    }
-
-    async fn load_root(&self, version: u64, max_len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.pending(&Key::Root(version)) {
-            Some(v) => bounded(&format!("{version}.root"), v, max_len),
-            None => self.base.load_root(version, max_len).await,
-        }
-    }
-
-    async fn store_root(&self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.put(Key::Root(version), Pending::Written(bytes.to_vec()));
-        Ok(())
     }
 }
