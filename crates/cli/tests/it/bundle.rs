@@ -259,27 +259,43 @@ fn export_import_verify(a: &str, b: &str) {
             .ok(),
     );
     assert_eq!(v["digest"], app_digest.as_str(), "{v}");
-    check_offline_from_bundle(&bundle, &app_digest, &index);
+    check_offline_from_bundle(&bundle, &app_digest, &index, &bins, &pa.prefix);
 }
 
 /// A client that never reached any registry verifies from the bundle alone.
-fn check_offline_from_bundle(bundle: &Path, app_digest: &str, index: &str) {
+fn check_offline_from_bundle(
+    bundle: &Path,
+    app_digest: &str,
+    index: &str,
+    bins: &[(String, String)],
+    source_prefix: &str,
+) {
     let offline = Env::new();
-    std::fs::copy(
-        bundle.join("../acme.root.json"),
-        offline.path("acme.root.json"),
-    )
-    .unwrap();
+    let pin = bundle.join("../acme.root.json");
+    std::fs::copy(pin, offline.path("acme.root.json")).unwrap();
     let far = place("registry.invalid");
     trust(&offline, &far.repo("acme/*"), &far.repo("acme/tuf"));
+    trust(&offline, &far.repo("big/*"), &far.repo("acme/tuf"));
     let b = bundle.to_str().unwrap();
-    for (image, digest) in [
-        (far.repo("acme/app:1.4"), app_digest),
-        (far.repo(&format!("acme/app@{app_digest}")), app_digest),
-        (far.repo(&format!("acme/app:1.4@{app_digest}")), app_digest),
-        (far.repo("acme/app:multi"), index),
-    ] {
-        let out = offline.run(&["verify", "--offline", "--bundle", b, &image]);
+    let mut cases = vec![
+        (far.repo("acme/app:1.4"), app_digest.to_owned()),
+        (
+            far.repo(&format!("acme/app@{app_digest}")),
+            app_digest.to_owned(),
+        ),
+        (
+            far.repo(&format!("acme/app:1.4@{app_digest}")),
+            app_digest.to_owned(),
+        ),
+        (far.repo("acme/app:multi"), index.to_owned()),
+    ];
+    for (image, digest) in bins {
+        let repo_tag = image.strip_prefix(source_prefix).unwrap();
+        cases.push((far.repo(repo_tag), digest.clone()));
+        cases.push((far.repo(&format!("{repo_tag}@{digest}")), digest.clone()));
+    }
+    for (image, digest) in &cases {
+        let out = offline.run(&["verify", "--offline", "--bundle", b, image]);
         assert_eq!(out.ok().trim(), digest, "{image}: {out:#?}");
     }
 }

@@ -303,14 +303,43 @@ fn tampered_bundle_blob_swapped_is_refused() {
     assert_eq!(tag_in(b.addr(), "acme/app", "1.4"), Some(digest));
 }
 
+/// In bundle `into`, replace every version of `role` by the ones of bundle `from`.
+fn replace_role(into: &Path, from: &Path, role: &str) {
+    let is_role = |m: &serde_json::Value| m["annotations"]["io.ocituf.role"] == role;
+    let read = |b: &Path| json(&std::fs::read_to_string(b.join("index.json")).unwrap());
+    let mut index = read(into);
+    let theirs: Vec<serde_json::Value> = read(from)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| is_role(m))
+        .cloned()
+        .collect();
+    assert!(!theirs.is_empty());
+    let manifests = index["manifests"].as_array_mut().unwrap();
+    manifests.retain(|m| !is_role(m));
+    for m in theirs {
+        for d in [
+            m["digest"].as_str().unwrap(),
+            m["annotations"]["io.ocituf.metadata.digest"]
+                .as_str()
+                .unwrap(),
+        ] {
+            std::fs::copy(blob(from, d), blob(into, d)).unwrap();
+        }
+        manifests.push(m);
+    }
+    std::fs::write(into.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
 fn top_anchor_tag() -> String {
     let name = ocituf_oci::RootOfTrustName::parse("acme").unwrap();
     ocituf_oci::Anchor::top(&name).tag()
 }
 
-/// An older bundle after a newer one: offline verification refuses the rollback (cache
-/// unchanged), and import refuses to roll the destination back (it keeps serving the new
-/// state).
+/// An older bundle after a newer one, and a new bundle whose timestamp was replaced by the
+/// older version: offline verification refuses the rollback (cache unchanged), and import
+/// refuses to roll the destination back (it keeps serving the new state).
 #[test]
 fn rollback_older_bundle_is_refused() {
     let a = Distribution::start();
@@ -344,6 +373,28 @@ fn rollback_older_bundle_is_refused() {
         "a rolled-back bundle changed the trusted cache"
     );
 
+    // The new bundle with only its timestamp replaced by the older version (its manifest,
+    // blob and index entry taken from the old bundle).
+    let mixed = env.path("mixed");
+    copy_dir(&new, &mixed);
+    replace_role(&mixed, &old, "timestamp");
+    offline(&c, &mixed, &far.repo("acme/app:2")).fails(
+        1,
+        &["timestamp version 2 is older than the trusted version 3"],
+    );
+    assert_eq!(
+        files(&cache),
+        before,
+        "a rolled-back timestamp changed the trusted cache"
+    );
+
+    // Alone, the mixed bundle is incomplete (its timestamp names a snapshot it lacks).
+    import(&env, &mixed, b.addr()).fails(1, &["lacks snapshot version 2", "tampered"]);
+    assert_eq!(
+        tag_in(b.addr(), "acme/app", "2"),
+        None,
+        "an image was pushed"
+    );
     import(&env, &new, b.addr()).ok();
     import(&env, &old, b.addr()).fails(
         1,

@@ -88,10 +88,21 @@ pub async fn load_verified(
     let config = UpdaterConfig::default();
     let refused = |e: ocituf_tuf::Error| {
         if let ocituf_tuf::Error::NotFound { what: missing } = &e {
+            // No timestamp: no root of trust here. Anything else missing was named by
+            // verified metadata: the store is incomplete or tampered.
+            if missing == "timestamp" {
+                return fail(
+                    ErrorKind::Config,
+                    format!(
+                        "{what} ({location}) has no {missing} of root of trust {:?}",
+                        name.as_str()
+                    ),
+                );
+            }
             return fail(
-                ErrorKind::Config,
+                ErrorKind::Refused,
                 format!(
-                    "{what} ({location}) has no {missing} of root of trust {:?}",
+                    "{what} ({location}) lacks {missing} of root of trust {:?}, which its verified metadata names: incomplete or tampered",
                     name.as_str()
                 ),
             );
