@@ -11,6 +11,7 @@ Exit codes:
   1  verification refused (the image or the metadata is not what its owners signed)
   2  usage or configuration error
   3  registry or network failure (trying again may help)
+  4  offline: the metadata expired (bring a fresh bundle)
 
 Keys (KEY) are PKCS#8 PEM files (`ocituf key generate`, `openssl genpkey`), or env:VAR for a
 PEM held in an environment variable (CI secrets).
@@ -149,10 +150,13 @@ Examples:
     #[command(after_help = "\
 Exit code 1 and a message naming the role, version and digests when the registry's digest for
 the tag is not the one signed, or the metadata is expired, rolled back or badly signed.
+With --offline only the trusted cache and --bundle DIR are read, never the network; expired
+metadata is then refused with exit code 4 unless --danger-allow-expired.
 
 Examples:
   ocituf verify registry.example.com/acme/app:1.4
-  ocituf verify oci:./reg:acme/app:1.0 --json")]
+  ocituf verify oci:./reg:acme/app:1.0 --json
+  ocituf verify --offline --bundle ./acme-bundle registry-b.internal/acme/app:1.4")]
     Verify(VerifyArgs),
 
     /// Verify an image and print IMAGE@sha256:… for `docker pull`
@@ -210,6 +214,9 @@ Examples:
   exec env OCITUF_CONFIG=/etc/ocituf/policy.toml OCITUF_CACHE_DIR=/var/cache/ocituf \\
       /usr/local/bin/ocituf containerd-verifier \"$@\"")]
     ContainerdVerifier(crate::cli_serve::ContainerdVerifierArgs),
+    /// Air gap: export a root of trust and images to an OCI layout, import it elsewhere
+    #[command(subcommand)]
+    Bundle(crate::cmd::bundle::BundleCommand),
 }
 
 #[derive(Debug, Args)]
@@ -535,9 +542,11 @@ pub struct VerifyArgs {
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// For a multi-arch image: also select this platform (os/architecture[/variant]) from
-    /// the verified index, and print its manifest digest
-    #[arg(long, value_name = "OS/ARCH")]
+    /// the verified index, and print its manifest digest (not with --offline yet)
+    #[arg(long, value_name = "OS/ARCH", conflicts_with = "offline")]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub offline: crate::cmd::bundle::OfflineArgs,
     #[command(flatten)]
     pub output: Output,
 }

@@ -1,7 +1,7 @@
 //! Exit codes and how errors are printed.
 //!
 //! 0 ok, 1 verification refused, 2 usage or configuration error, 3 registry or network
-//! failure. The kind is found by walking the error chain from the outside in: the first
+//! failure, 4 expired metadata met offline (or in a bundle). The kind is found by walking the error chain from the outside in: the first
 //! error that knows its kind decides.
 
 use std::fmt;
@@ -11,6 +11,7 @@ use ocituf_resolver::ErrorKind;
 pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_NETWORK: u8 = 3;
+pub const EXIT_EXPIRED: u8 = 4;
 
 /// A message with a kind, wrapping the error that caused it (or standing alone). The cause
 /// is kept as `source()`, so the chain is printed and walked like any other.
@@ -109,6 +110,7 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Refused => EXIT_REFUSED,
         ErrorKind::Network => EXIT_NETWORK,
+        ErrorKind::Expired => EXIT_EXPIRED,
         _ => EXIT_CONFIG,
     }
 }
@@ -125,6 +127,9 @@ pub fn report(err: &anyhow::Error) -> u8 {
     }
     if kind == ErrorKind::Refused {
         eprintln!("refused: do not use this image; ask its owners to sign it (ocituf sign) or check the registry for tampering");
+    }
+    if kind == ErrorKind::Expired {
+        eprintln!("expired: the trusted metadata is out of date; export a new bundle where the registry is reachable");
     }
     exit_code(kind)
 }

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Config,
     /// The registry or the network failed; trying again may help (exit 3).
     Network,
+    /// Offline verification met expired metadata: bring a fresh bundle (exit 4).
+    Expired,
 }
 
 /// Everything that can go wrong between an image reference and a verified digest.
@@ -172,6 +174,52 @@ pub enum Error {
         after: std::time::Duration,
     },
 
+    #[error(
+        "offline: role {role:?} of root of trust {root_of_trust:?} expired at {expires}: \
+         bring a bundle exported since (`ocituf bundle export`); only if you accept a frozen \
+         or revoked state, pass --danger-allow-expired"
+    )]
+    OfflineExpired {
+        root_of_trust: String,
+        role: String,
+        expires: time::OffsetDateTime,
+    },
+
+    #[error(
+        "offline: {place} holds no metadata of root of trust {root_of_trust:?}: verify online \
+         once to fill the cache, or pass --bundle DIR from `ocituf bundle export` (a bundle keeps \
+         the metadata repository's path, {repository})"
+    )]
+    OfflineNoMetadata {
+        root_of_trust: String,
+        place: String,
+        repository: String,
+    },
+
+    #[error(
+        "the bundle {} holds another root of trust named {root_of_trust:?}: its root version 1 has sha256 {found}, not the pinned sha256 {pinned}",
+        bundle.display()
+    )]
+    BundleRootMismatch {
+        bundle: PathBuf,
+        root_of_trust: String,
+        pinned: String,
+        found: String,
+    },
+
+    #[error(
+        "{where_} cannot be used for root of trust {root_of_trust:?}: a metadata file is missing, corrupt or tampered"
+    )]
+    OfflineSource {
+        where_: String,
+        root_of_trust: String,
+        #[source]
+        source: Box<ocituf_tuf::Error>,
+    },
+
+    #[error("{} is not an air-gap bundle (no oci-layout file): pass the directory `ocituf bundle export --out` wrote", path.display())]
+    BundleMissing { path: PathBuf },
+
     #[error("could not open the OCI repository {repository}")]
     OpenStore {
         repository: String,
@@ -197,8 +245,13 @@ impl Error {
             | Error::OpenStore { .. }
             | Error::PinnedRootRead { .. }
             | Error::PinnedRootDigest { .. }
-            | Error::Cache { .. } => ErrorKind::Config,
-            Error::PinnedRootNotInRepository { .. }
+            | Error::Cache { .. }
+            | Error::OfflineNoMetadata { .. }
+            | Error::BundleMissing { .. } => ErrorKind::Config,
+            Error::OfflineExpired { .. } => ErrorKind::Expired,
+            Error::BundleRootMismatch { .. }
+            | Error::OfflineSource { .. }
+            | Error::PinnedRootNotInRepository { .. }
             | Error::NotSigned { .. }
             | Error::NoSha256 { .. }
             | Error::DigestMismatch { .. }

@@ -8,8 +8,10 @@
 //! compares what the registry serves with what was signed.
 //!
 //! Modules: [`reference`] (image and repository references), [`policy`] (the trust policy
-//! file), [`resolve`] (the [`Resolver`]: image → verified digest), [`store`] (opening a
-//! layout or a registry), [`trusted_root`] (a root of trust held open for many lookups), [`error`] (errors and their exit-code kinds).
+//! file), [`resolve`] (the [`Resolver`]: image → verified digest), [`offline`] (verifying from the
+//! cache and an air-gap bundle, no network), [`store`] (opening a layout or a registry),
+//! [`trusted_root`] (a root of trust held open for many lookups), [`error`] (errors and their
+//! exit-code kinds).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -19,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod error;
+pub mod offline;
 pub mod policy;
 pub mod reference;
 pub mod resolve;
@@ -26,6 +29,7 @@ pub mod store;
 pub mod trusted_root;
 
 pub use error::{Error, ErrorKind};
+pub use offline::{ExpiryPolicy, IgnoredExpiry, Offline, OfflineVerified};
 pub use policy::{RootPin, Scope, TrustEntry, TrustPolicy};
 pub use reference::{ImageReference, Location, RepositoryReference};
 pub use resolve::{Resolver, VerifiedDigest};

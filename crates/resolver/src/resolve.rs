@@ -72,8 +72,8 @@ impl VerifiedDigest {
 #[derive(Debug, Clone)]
 pub struct Resolver {
     pub(crate) policy: TrustPolicy,
-    cache_dir: PathBuf,
-    config: UpdaterConfig,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) config: UpdaterConfig,
     pub(crate) registry: RegistryOptions,
     deadline: std::time::Duration,
 }
@@ -334,18 +334,7 @@ pub(crate) async fn pinned_root(
     source: &OciRepoSource<AnyStore>,
 ) -> Result<Vec<u8>, Error> {
     if let Some(file) = &entry.root.file {
-        let bytes = read_bounded(file)?;
-        if let Some(hex) = &entry.root.sha256 {
-            let actual = Digest::of(&bytes);
-            if actual.hex() != hex {
-                return Err(Error::PinnedRootDigest {
-                    path: file.clone(),
-                    expected: hex.clone(),
-                    actual: actual.hex().to_owned(),
-                });
-            }
-        }
-        return Ok(bytes);
+        return pinned_file(file, entry.root.sha256.as_deref());
     }
     let Some(hex) = &entry.root.sha256 else {
         return Err(Error::PinnedRootNotInRepository {
@@ -381,6 +370,22 @@ pub(crate) async fn pinned_root(
         root_of_trust: entry.root_of_trust.clone(),
         sha256: hex.clone(),
     })
+}
+
+/// The pinned root file, checked against its pinned sha256 when the policy has one.
+pub(crate) fn pinned_file(file: &Path, sha256: Option<&str>) -> Result<Vec<u8>, Error> {
+    let bytes = read_bounded(file)?;
+    if let Some(hex) = sha256 {
+        let actual = Digest::of(&bytes);
+        if actual.hex() != hex {
+            return Err(Error::PinnedRootDigest {
+                path: file.to_owned(),
+                expected: hex.to_owned(),
+                actual: actual.hex().to_owned(),
+            });
+        }
+    }
+    Ok(bytes)
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
@@ -436,7 +441,7 @@ pub(crate) fn signing_role(set: &TrustedSet, info: &TargetInfo) -> (String, u64)
 }
 
 /// Fetch what the registry serves for the tag and compare it with the signed digest.
-async fn check_served(
+pub(crate) async fn check_served(
     store: &AnyStore,
     image: &ImageReference,
     tag: &str,

@@ -15,7 +15,8 @@
 //! [`edit`] (editing a targets role with concurrent writers), [`sign`] (signing and yanking
 //! images), [`delegate`] (delegations and hash bins), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
-//! from files and the environment), [`pin`], [`progress`], [`error`].
+//! from files and the environment), [`bundle`] (air-gap bundles: export to an OCI layout,
+//! import into another registry), [`pin`], [`progress`], [`error`].
 //!
 //! Why a crate of its own, above the resolver: it uses the resolver's store opening and
 //! error kinds, and both binaries (`ocituf` and the server) need all of it.
@@ -26,6 +27,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod authority;
+pub mod bundle;
 pub mod delegate;
 pub mod edit;
 pub mod error;

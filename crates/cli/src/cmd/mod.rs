@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches.
 
+pub mod bundle;
 mod config;
 mod containerd_verifier;
 mod key;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Proxy(a) => proxy::run(&ctx, &a).await,
         Command::Config(a) => config::run(&ctx, &a),
         Command::ContainerdVerifier(a) => containerd_verifier::run(&ctx, &a).await,
+        Command::Bundle(c) => bundle::run(&ctx, c).await,
     }
 }
 

@@ -15,7 +15,11 @@ pub async fn run(ctx: &Context, a: &VerifyArgs, resolve: bool) -> anyhow::Result
         .as_deref()
         .map(ocituf_resolver::platform::parse_platform)
         .transpose()?;
-    let v = resolver.resolve(&image).await?;
+    let v = if a.offline.offline {
+        super::bundle::resolve_offline(&resolver, &image, &a.offline).await?
+    } else {
+        resolver.resolve(&image).await?
+    };
     if let Some(platform) = platform {
         let store = ocituf_resolver::store::open_with(&image.repo, &ctx.registry)?;
         let p = ocituf_resolver::platform_of_verified(&store, v, &platform).await?;
