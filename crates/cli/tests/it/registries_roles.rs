@@ -233,15 +233,19 @@ pub fn hash_bins(env: &Env, place: &Place) {
     env.run(&["verify", &signed[0].0])
         .fails(1, &["is not signed"]);
     flows::publish(env, place).ok();
+    let mut bin_versions = Vec::new();
     for (image, digest, bin) in &signed {
         let v = json(env.run(&["verify", image, "--json"]).ok());
         assert_eq!(v["digest"], digest.as_str(), "{v}");
         assert_eq!(v["role"], bin.as_str(), "{v}");
+        bin_versions.push(v["role_version"].as_u64().expect("role_version"));
     }
 
-    // The registry moves one tag: refused, naming the bin and both digests; the other
-    // image still verifies.
+    // The registry moves one tag: refused, naming the bin, its version and both digests;
+    // the other image still verifies. (The bin's version is 1 or 2: the digest name of an
+    // image lands in the bin of its own hash, which may be a bin another image's tag took.)
     let (image, digest, bin) = &signed[1];
+    let bin_version = bin_versions[1];
     let evil = flows::push_image(env, image, "evil");
     env.run(&["verify", image]).fails(
         1,
@@ -249,7 +253,7 @@ pub fn hash_bins(env: &Env, place: &Place) {
             "is not signed",
             &evil,
             digest,
-            &format!("targets role \"{bin}\" v1"),
+            &format!("targets role \"{bin}\" v{bin_version}"),
         ],
     );
     env.run(&["resolve", image]).fails(1, &["is not signed"]);

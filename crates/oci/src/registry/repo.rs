@@ -1,16 +1,21 @@
 //! [`RegistryRepo`]: one repository of a registry, as an [`ArtifactStore`].
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 
 use super::client::Req;
 use super::error::RegistryError;
-use super::http::{read_body, strip_query};
+use super::http::{random_duration, read_body, strip_query};
 use super::manifest::ManifestFacts;
 use super::referrers::Mode;
 use super::{RegistryClient, RegistryOptions, MANIFEST_ACCEPT};
 use crate::store::{ArtifactStore, Descriptor, Digest, Manifest, ManifestRef, ReferrersSource};
+
+/// Tries of one manifest PUT by tag that distribution refuses with DIGEST_INVALID under
+/// concurrent writes ([`RegistryRepo::push_manifest`]).
+const MAX_TAG_PUT_ATTEMPTS: u32 = 4;
 
 /// How `referrers()` reads the tag-schema fallback.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -178,21 +183,43 @@ impl RegistryRepo {
         reference: &ManifestRef<'_>,
     ) -> Result<reqwest::Response, RegistryError> {
         let url = self.manifest_url(reference)?;
-        let resp = self
-            .client
-            .send(&Req {
-                method: Method::PUT,
-                url: url.clone(),
-                accept: None,
-                content_type: Some(media_type),
-                body: Some(bytes),
-                scope: &self.push_scope,
-                range: None,
-            })
-            .await?;
-        if !resp.status().is_success() {
-            return Err(self.client.status_error(&Method::PUT, &url, resp).await);
-        }
+        let mut attempt = 0;
+        let resp = loop {
+            let resp = self
+                .client
+                .send(&Req {
+                    method: Method::PUT,
+                    url: url.clone(),
+                    accept: None,
+                    content_type: Some(media_type),
+                    body: Some(bytes),
+                    scope: &self.push_scope,
+                    range: None,
+                })
+                .await?;
+            if resp.status().is_success() {
+                break resp;
+            }
+            let err = self.client.status_error(&Method::PUT, &url, resp).await;
+            // Distribution 2.8 answers 400 DIGEST_INVALID to a tag PUT that races other
+            // writes to the repository (seen about once in three loaded runs of eight
+            // concurrent signers), although the bytes are the ones whose digest we computed.
+            // The PUT is idempotent: go again, a bounded number of times.
+            let racing = matches!(
+                (&err, reference),
+                (
+                    RegistryError::Status { status: 400, code: Some(code), .. },
+                    ManifestRef::Tag(_),
+                ) if code == "DIGEST_INVALID"
+            );
+            attempt += 1;
+            if !racing || attempt >= MAX_TAG_PUT_ATTEMPTS {
+                return Err(err);
+            }
+            tracing::debug!(%url, attempt, error = %err, "manifest tag PUT refused, retrying");
+            let pause = Duration::from_millis(50) + random_duration(Duration::from_millis(250));
+            tokio::time::sleep(pause).await;
+        };
         if let Some(h) = header(&resp, "docker-content-digest") {
             if let Ok(got) = Digest::parse(h) {
                 if &got != digest {
