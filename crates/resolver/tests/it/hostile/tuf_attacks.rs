@@ -430,3 +430,49 @@ on_both!(
     slow_retrieval_below_the_read_timeout_hits_the_deadline,
     super::slow_retrieval_below_the_read_timeout_hits_the_deadline_body
 );
+
+/// Fast-forward attack and recovery (TUF 5.3.11): a thief of the timestamp key pushes
+/// timestamp v1000, which clients accept (that is what a key compromise means). The owners
+/// rotate the timestamp key in root v2 and publish timestamp v2 with the new key: the
+/// client follows the root, drops its cached v1000, refuses the still-listed v1000 (its key
+/// is no longer trusted) and accepts v2, which a plain rollback check would have refused.
+async fn fast_forward_recovery_after_timestamp_key_rotation_body(kind: Kind) {
+    use ocituf_tuf::crypto::{KeyKind, PrivateKey};
+    let (mut f, signed) = Hostile::start(kind).await;
+    let signers: [&dyn Signer; 1] = [&f.key];
+    let mut stolen = f.repo.clone();
+    stolen.timestamp.version = 1000;
+    let ts = stolen.sign_timestamp(&signers).unwrap();
+    f.publisher.push("timestamp", &ts, None).await.unwrap();
+    assert_eq!(f.resolve("1.0").await.unwrap().versions["timestamp"], 1000);
+
+    let new_key = PrivateKey::generate(KeyKind::Ed25519).unwrap();
+    let old_id = f.key.key_id().clone();
+    f.repo.revoke_key("timestamp", &old_id).unwrap();
+    f.repo.add_signer_key("timestamp", &new_key).unwrap();
+    f.repo
+        .bump("root", OffsetDateTime::now_utc() + Duration::days(1))
+        .unwrap();
+    let root = f.repo.sign_root(&signers).unwrap();
+    f.publisher.push("root", &root, None).await.unwrap();
+    f.repo
+        .bump("timestamp", OffsetDateTime::now_utc() + Duration::days(1))
+        .unwrap();
+    let ts2 = f.repo.sign_timestamp(&[&new_key]).unwrap();
+    f.publisher.push("timestamp", &ts2, None).await.unwrap();
+
+    let ok = f.resolve("1.0").await.unwrap();
+    assert_eq!(ok.digest, signed);
+    assert_eq!((ok.versions["root"], ok.versions["timestamp"]), (2, 2));
+    let cached_ts = f
+        .trusted_state()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("timestamp.json"))
+        .unwrap()
+        .1;
+    assert_eq!(cached_ts, ts2);
+}
+on_both!(
+    fast_forward_recovery_after_timestamp_key_rotation,
+    super::fast_forward_recovery_after_timestamp_key_rotation_body
+);
