@@ -79,10 +79,12 @@ impl Resolver {
     /// the bundle; never the network.
     ///
     /// # Errors
-    /// [`Error::OfflineExpired`] for expired metadata (unless allowed); the refusals of
-    /// [`Resolver::resolve`] ([`Error::Metadata`] for a rolled-back, foreign or tampered
-    /// bundle, [`Error::NotSigned`], [`Error::DigestMismatch`]); [`Error::OfflineNoMetadata`]
-    /// when neither the cache nor a bundle holds metadata.
+    /// [`Error::OfflineExpired`] for expired metadata (unless allowed);
+    /// [`Error::BundleRootMismatch`] for a bundle of another root of trust;
+    /// [`Error::OfflineSource`] for a corrupt or tampered file; the refusals of
+    /// [`Resolver::resolve`] ([`Error::Metadata`] for a rollback or a bad signature,
+    /// [`Error::NotSigned`], [`Error::DigestMismatch`]); [`Error::OfflineNoMetadata`] when
+    /// neither the cache nor the bundle holds metadata; [`Error::BundleMissing`].
     ///
     /// # Security
     /// Trust starts at the pinned root; the cache and the bundle are untrusted input. The
