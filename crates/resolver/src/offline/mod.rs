@@ -216,7 +216,9 @@ impl Resolver {
                     }
                     // Check again at an instant this role was still valid; earlier instants
                     // keep every expiry already stepped over valid too.
-                    let before = expires - time::Duration::seconds(1);
+                    let before = expires
+                        .checked_sub(time::Duration::seconds(1))
+                        .unwrap_or(expires);
                     at = Some(at.map_or(before, |t| t.min(before)));
                     ignored.push(IgnoredExpiry { role, expires });
                 }
