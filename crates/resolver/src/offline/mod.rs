@@ -167,9 +167,11 @@ impl Resolver {
             expiry,
             place,
         } = job;
+        // Name where the metadata came from (the bundle or the cache), not the registry
+        // that was never contacted.
         let meta_err = |source: ocituf_tuf::Error| Error::Metadata {
             root_of_trust: entry.root_of_trust.clone(),
-            repository: entry.repository.to_string(),
+            repository: format!("{place} (offline, for {})", entry.repository),
             source: Box::new(source),
         };
         let mut ignored: Vec<IgnoredExpiry> = Vec::new();
