@@ -451,4 +451,63 @@ fn bundle_of_another_root_of_trust_is_refused() {
         "an image was pushed"
     );
     assert_eq!(tag_in(b.addr(), "acme/tuf", &top_anchor_tag()), None);
+
+    // The destination already holds the other `acme`: the genuine bundle is not mixed in.
+    let pb = place(b.addr());
+    attacker
+        .run(&[
+            "init",
+            &pb.repo("acme/tuf"),
+            "-n",
+            "acme",
+            "--root-key",
+            "root.pem",
+            "--targets-key",
+            "targets.pem",
+            "--snapshot-key",
+            "online.pem",
+            "--timestamp-key",
+            "online.pem",
+        ])
+        .ok();
+    import(&env, &good, b.addr()).fails(1, &["root mismatch", "the destination"]);
+    assert_eq!(
+        tag_in(b.addr(), "acme/app", "1.4"),
+        None,
+        "an image was pushed"
+    );
+}
+
+/// Export takes only signed images, into a new directory.
+#[test]
+fn export_refuses_unsigned_images_and_existing_directories() {
+    let registry = Distribution::start();
+    let env = Env::new();
+    let pa = place(registry.addr());
+    source(&env, &pa);
+    flows::push_image(&env, &pa.repo("acme/app:unsigned"), "nobody signed me");
+    let out = env.path("bundle");
+    let run = |image: &str| {
+        let args = [
+            "bundle".to_owned(),
+            "export".into(),
+            pa.repo("acme/tuf"),
+            "-n".into(),
+            "acme".into(),
+            "--root".into(),
+            "acme.root.json".into(),
+            "--out".into(),
+            out.display().to_string(),
+            "--image".into(),
+            pa.repo(image),
+        ];
+        env.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run("acme/app:unsigned").fails(1, &["acme/app:unsigned is not signed"]);
+    assert!(
+        !out.join("oci-layout").exists(),
+        "an unsigned export wrote a bundle"
+    );
+    run("acme/app:1.4").ok();
+    run("acme/app:1.4").fails(2, &["exists and is not empty"]);
 }

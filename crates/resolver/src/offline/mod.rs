@@ -79,10 +79,12 @@ impl Resolver {
     /// the bundle; never the network.
     ///
     /// # Errors
-    /// [`Error::OfflineExpired`] for expired metadata (unless allowed); the refusals of
-    /// [`Resolver::resolve`] ([`Error::Metadata`] for a rolled-back, foreign or tampered
-    /// bundle, [`Error::NotSigned`], [`Error::DigestMismatch`]); [`Error::OfflineNoMetadata`]
-    /// when neither the cache nor a bundle holds metadata.
+    /// [`Error::OfflineExpired`] for expired metadata (unless allowed);
+    /// [`Error::BundleRootMismatch`] for a bundle of another root of trust;
+    /// [`Error::OfflineSource`] for a corrupt or tampered file; the refusals of
+    /// [`Resolver::resolve`] ([`Error::Metadata`] for a rollback or a bad signature,
+    /// [`Error::NotSigned`], [`Error::DigestMismatch`]); [`Error::OfflineNoMetadata`] when
+    /// neither the cache nor the bundle holds metadata; [`Error::BundleMissing`].
     ///
     /// # Security
     /// Trust starts at the pinned root; the cache and the bundle are untrusted input. The
@@ -165,9 +167,11 @@ impl Resolver {
             expiry,
             place,
         } = job;
+        // Name where the metadata came from (the bundle or the cache), not the registry
+        // that was never contacted.
         let meta_err = |source: ocituf_tuf::Error| Error::Metadata {
             root_of_trust: entry.root_of_trust.clone(),
-            repository: entry.repository.to_string(),
+            repository: format!("{place} (offline, for {})", entry.repository),
             source: Box::new(source),
         };
         let mut ignored: Vec<IgnoredExpiry> = Vec::new();
@@ -214,7 +218,9 @@ impl Resolver {
                     }
                     // Check again at an instant this role was still valid; earlier instants
                     // keep every expiry already stepped over valid too.
-                    let before = expires - time::Duration::seconds(1);
+                    let before = expires
+                        .checked_sub(time::Duration::seconds(1))
+                        .unwrap_or(expires);
                     at = Some(at.map_or(before, |t| t.min(before)));
                     ignored.push(IgnoredExpiry { role, expires });
                 }

@@ -244,6 +244,17 @@ async fn load_delegated<S: ocituf_tuf::RepoSource>(
             .map(|r| r.name.clone())
             .collect();
         if let Some(s) = &delegations.succinct_roles {
+            // Untrusted until the snapshot lists them: never enumerate more bins than a
+            // bundle may hold.
+            if s.bin_count() > MAX_ROLES as u64 {
+                return Err(fail(
+                    ErrorKind::Refused,
+                    format!(
+                        "role {delegator:?} delegates to {} hash bins, more than the {MAX_ROLES} a bundle holds",
+                        s.bin_count()
+                    ),
+                ));
+            }
             names.extend((0..s.bin_count()).map(|b| s.bin_name(b)));
         }
         for role in names {
