@@ -15,6 +15,7 @@ mod proxy;
 mod proxy_auth;
 mod proxy_podman;
 mod proxy_support;
+mod proxy_tls;
 mod registries;
 mod registries_roles;
 mod root_sign;
