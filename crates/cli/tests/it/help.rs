@@ -22,6 +22,7 @@ const COMMANDS: &[&[&str]] = &[
     &["verify"],
     &["resolve"],
     &["status"],
+    &["site"],
 ];
 
 #[test]

@@ -9,5 +9,6 @@ mod registries;
 mod registries_roles;
 mod root_sign;
 mod setup;
+mod site;
 mod support;
 mod trust;
