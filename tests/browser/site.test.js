@@ -60,6 +60,12 @@ function check(ok, what) {
         check((await page.locator("#results li[data-kind=role] a").first().textContent()) === spec.hostile, "the search shows the HTML-like role name as text");
       }
 
+      if (spec.pending) {
+        const row = page.locator(`tr[data-pending="${spec.pending}"]`);
+        check((await row.count()) === 1 && (await row.innerText()).includes("of 2 needed"),
+          `pending root version ${spec.pending} is shown waiting for signatures`);
+      }
+
       const moved = page.locator(`tr[data-image="${spec.moved}"]`);
       check((await moved.getAttribute("data-now")) === "moved", `${spec.moved} (tag moved in the registry) is marked moved`);
       check((await moved.innerText()).includes("NOT signed"), `${spec.moved} shows NOT signed`);

@@ -54,6 +54,27 @@ fn build_site(env: &Env, place: &Place) -> PathBuf {
     // What clients see: the moved tag is refused.
     env.run(&["verify", &place.repo("acme/app:2.0")])
         .fails(1, &["acme/app:2.0"]);
+    // A root rotation that waits for a second root key: a pending root version 2.
+    env.run(&["key", "generate", "--out", "root2.pem"]).ok();
+    let rotated = env
+        .run(&[
+            "root",
+            "rotate",
+            &tuf,
+            "-n",
+            "acme",
+            "--role",
+            "root",
+            "--add-key",
+            "root2.pem",
+            "--threshold",
+            "2",
+            "--key",
+            "root.pem",
+        ])
+        .ok()
+        .to_owned();
+    assert!(rotated.contains("root version 2 is pending"), "{rotated}");
     let out = env.path("site");
     let run = env.run(&[
         "site",
@@ -66,6 +87,7 @@ fn build_site(env: &Env, place: &Place) -> PathBuf {
         out.to_str().unwrap(),
     ]);
     assert!(run.ok().contains("index.html"), "{run:#?}");
+    assert!(run.ok().contains("1 pending roots"), "{run:#?}");
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains(&moved_to), "the moved-to digest is shown");
     assert!(
@@ -128,6 +150,7 @@ fn browser(urls: &[String], screenshots: Option<&Path>) -> String {
         "moved": "acme/app:2.0",
         "expiring": "app",
         "hostile": HOSTILE_ROLE,
+        "pending": 2,
         "screenshots": screenshots,
     });
     let out = Command::new("timeout")
@@ -177,6 +200,7 @@ fn site_on_a_layout_in_chromium_from_file_and_http() {
         "acme/app:2.0 shows NOT signed",
         "no console errors or warnings",
         "a role named like HTML is shown as text and not run",
+        "pending root version 2 is shown waiting for signatures",
     ] {
         assert!(out.contains(&format!("ok: {check}")), "{out}");
     }

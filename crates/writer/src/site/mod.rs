@@ -468,3 +468,27 @@ async fn history(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_flagged_before_it_comes_and_after() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1000);
+        let week = time::Duration::days(7);
+        assert_eq!(
+            Expiry::of(now + time::Duration::days(30), now, week),
+            Expiry::Ok
+        );
+        assert_eq!(
+            Expiry::of(now + time::Duration::days(3), now, week),
+            Expiry::Soon
+        );
+        assert_eq!(Expiry::of(now, now, week), Expiry::Expired);
+        assert_eq!(
+            Expiry::of(now - time::Duration::hours(1), now, week),
+            Expiry::Expired
+        );
+    }
+}
