@@ -412,9 +412,20 @@ async fn current(
         Ok(s) => s,
         Err(e) => return NowState::Unknown(e.to_string()),
     };
-    match store.head_manifest(ManifestRef::Tag(tag)).await {
-        Ok(Some(d)) if d.digest.as_str() == signed => NowState::Signed,
-        Ok(Some(d)) => NowState::Moved(d.digest.as_str().to_owned()),
+    // The digest of the bytes the registry serves for the tag (computed here, not the
+    // digest header it sends): what a client pulling the tag would get.
+    match store
+        .get_manifest(ManifestRef::Tag(tag), ocituf_oci::mapping::MAX_MANIFEST_LEN)
+        .await
+    {
+        Ok(Some(m)) => {
+            let served = ocituf_oci::Digest::of(&m.bytes);
+            if served.as_str() == signed {
+                NowState::Signed
+            } else {
+                NowState::Moved(served.as_str().to_owned())
+            }
+        }
         Ok(None) => NowState::Missing,
         Err(e) => NowState::Unknown(e.to_string()),
     }
