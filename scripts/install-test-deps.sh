@@ -4,7 +4,8 @@
 #
 # 1. Debian bookworm packages: docker-registry (CNCF distribution 2.8.2, the fallback-only
 #    registry), skopeo, faketime, golang-go, jq, apache2-utils (htpasswd, for basic auth),
-#    openssl (test CAs), g++ (libFuzzer, built by the fuzz targets' libfuzzer-sys), and pip
+#    openssl (test CAs), g++ (libFuzzer, built by the fuzz targets' libfuzzer-sys), chromium (the
+#    browser tests of `ocituf site`), and pip
 #    when python3 has none.
 # 2. Python packages from tests/interop/requirements.txt and scripts/requirements-test.txt.
 # 3. Two Debian trixie packages, downloaded through an isolated apt configuration (its own
@@ -15,6 +16,8 @@
 #        whose pkg/registry has the native referrers API.
 # 4. tools/referrers-registry (our wrapper around that registry, fixing its deviations from
 #    the OCI distribution spec 1.1), built offline with bookworm's Go in GOPATH mode.
+# 5. tests/browser/node_modules (playwright-core, `npm ci` from its package-lock.json), which
+#    drives Debian's chromium (installed in step 1) in the browser tests of `ocituf site`.
 #
 # Where things land ($OCITUF_TEST_TOOLS, default /opt/ocituf-test):
 #   $TOOLS/bin/oras
@@ -51,9 +54,13 @@ exec 9>"$TOOLS/.lock"
 flock 9
 
 # --- 1. Debian bookworm packages ---------------------------------------------------------
-APT_PKGS=(docker-registry skopeo podman faketime time golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates g++)
+APT_PKGS=(docker-registry skopeo podman faketime time golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates g++ chromium)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3 python3-pip)
+fi
+# The browser tests' playwright-core (step 5) needs Node.js and npm; Debian's when there are none.
+if ! command -v npm >/dev/null 2>&1; then
+    APT_PKGS+=(nodejs npm)
 fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -148,6 +155,14 @@ if [ ! -x "$RR" ]; then
     mv "$RR.tmp" "$RR"
 fi
 ln -sfn "$RR" "$TOOLS/bin/referrers-registry"
+
+# --- 5. Browser tests: playwright-core, pinned by tests/browser/package-lock.json ----------
+# Drives Debian's chromium (step 1) for crates/cli/tests/it/site.rs; no browser download.
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ] ||
+    ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.package-lock.json 2>/dev/null; then
+    log "npm ci in tests/browser"
+    (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+fi
 
 log "ok: docker-registry $(docker-registry --version | awk '{print $3}'), skopeo $(skopeo --version | awk '{print $3}'), oras $ORAS_VERSION, referrers-registry $RR"
 log "ok: tools in $TOOLS (REPO=$REPO)"

@@ -172,6 +172,20 @@ Examples:
   ocituf status registry.example.com/acme/tuf --name acme --json")]
     Status(StatusArgs),
 
+    /// Write a static web site of a root of trust, built from verified metadata only
+    #[command(after_help = "\
+Writes DIR/index.html (inline CSS and JS, no external assets: open it from a file:// URL or
+put DIR on any static host) and DIR/index.json (the search index). It shows the roles, keys,
+thresholds and expiries (flagged before they come), pending root signatures, every signed
+image with its digest and signing role, the verified history of versions, and for each
+signed tag whether the registry's tag still points at the signed digest (a moved tag shows
+as NOT signed).
+
+Examples:
+  ocituf site oci:./reg:acme/tuf --name acme --root root.json --out site
+  ocituf site registry.example.com/acme/tuf --name acme --out /var/www/acme --warn-within 14d")]
+    Site(SiteArgs),
+
     /// Push a tiny example OCI image (one file, no Docker needed) and print its digest
     #[command(after_help = "\
 For the quick start and tests: something real to sign. Pushing again with another --message
@@ -562,6 +576,24 @@ pub struct StatusArgs {
     pub warn_within: String,
     #[command(flatten)]
     pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub pin: PinArgs,
+    /// The directory to write the site into (created when missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Flag versions that expire within this time
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub warn_within: String,
+    /// Where the signed images live, for the "verified now" column: a registry host or
+    /// oci:DIR [default: the metadata repository's registry or layout]
+    #[arg(long, value_name = "LOCATION")]
+    pub images: Option<String>,
 }
 
 /// The pinned root a command checks the registry's root chain against.

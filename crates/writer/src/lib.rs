@@ -39,6 +39,7 @@ pub mod progress;
 pub mod repo;
 pub mod root;
 pub mod sign;
+pub mod site;
 pub mod state;
 
 pub use authority::{file_bytes, sign_envelope, valid_signatures, Authority};

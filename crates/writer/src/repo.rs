@@ -261,6 +261,19 @@ impl MetaRepo {
     /// The root chain from version 1 (checked against `pin` when given) to the newest root
     /// that both its predecessor's and its own root keys sign (TUF 5.3).
     pub async fn root_chain(&self, pin: Option<&Pin>) -> Result<(Root, Found)> {
+        let (root, mut chain) = self.root_chain_history(pin).await?;
+        match chain.pop() {
+            Some(found) => Ok((root, found)),
+            None => Err(fail(
+                ErrorKind::Config,
+                "the root chain is empty".to_owned(),
+            )),
+        }
+    }
+
+    /// Like [`MetaRepo::root_chain`], with every verified root version of the chain, oldest
+    /// first (the last one is the newest root's).
+    pub async fn root_chain_history(&self, pin: Option<&Pin>) -> Result<(Root, Vec<Found>)> {
         let cands = self
             .candidates("root", RoleClass::Root.artifact_type())
             .await?;
@@ -271,6 +284,7 @@ impl MetaRepo {
                 .take(MAX_CANDIDATES)
         };
         let mut current: Option<(Root, Found)> = None;
+        let mut history: Vec<Found> = Vec::new();
         // The sha256 of a root version 1 the registry served that is not the pinned one.
         let mut mismatch: Option<Digest> = None;
         let mut v = 1u64;
@@ -318,7 +332,11 @@ impl MetaRepo {
                 }
             }
             match next {
-                Some(n) => current = Some(n),
+                Some(n) => {
+                    if let Some((_, prev)) = current.replace(n) {
+                        history.push(prev);
+                    }
+                }
                 None => break,
             }
             v += 1;
@@ -337,7 +355,7 @@ impl MetaRepo {
                 ),
             ));
         }
-        current.ok_or_else(|| {
+        let (root, newest) = current.ok_or_else(|| {
             fail(
                 ErrorKind::Config,
                 format!(
@@ -351,7 +369,9 @@ impl MetaRepo {
                     }
                 ),
             )
-        })
+        })?;
+        history.push(newest);
+        Ok((root, history))
     }
 
     /// Push one role version (`ocituf-oci`'s publisher: empty blob, anchor, metadata blob,

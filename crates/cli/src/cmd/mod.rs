@@ -6,6 +6,7 @@ mod containerd_verifier;
 mod key;
 mod proxy;
 mod root;
+mod site;
 mod status;
 mod trust;
 mod verify;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&ctx, &a).await,
         Command::Status(a) => status::run(&ctx, &a).await,
+        Command::Site(a) => site::run(&ctx, &a).await,
         Command::Verify(a) => verify::run(&ctx, &a, false).await,
         Command::Resolve(a) => verify::run(&ctx, &a, true).await,
         Command::ExampleImage(a) => example_image(&ctx, &a).await,

@@ -28,6 +28,7 @@ const COMMANDS: &[&[&str]] = &[
     &["bundle"],
     &["bundle", "export"],
     &["bundle", "import"],
+    &["site"],
 ];
 
 #[test]

@@ -20,5 +20,6 @@ mod registries;
 mod registries_roles;
 mod root_sign;
 mod setup;
+mod site;
 mod support;
 mod trust;
