@@ -15,7 +15,7 @@
 //! [`edit`] (editing a targets role with concurrent writers), [`sign`] (signing and yanking
 //! images), [`delegate`] (delegations and hash bins), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
-//! from files and the environment), [`pin`], [`progress`], [`error`].
+//! from files and the environment), [`when`] (durations), [`pin`], [`progress`], [`error`].
 //!
 //! Why a crate of its own, above the resolver: it uses the resolver's store opening and
 //! error kinds, and both binaries (`ocituf` and the server) need all of it.
@@ -38,6 +38,7 @@ pub mod repo;
 pub mod root;
 pub mod sign;
 pub mod state;
+pub mod when;
 
 pub use authority::{file_bytes, sign_envelope, valid_signatures, Authority};
 pub use error::{Error, ErrorKind, Result};
