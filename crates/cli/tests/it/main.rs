@@ -8,6 +8,7 @@ mod pinning;
 mod registries;
 mod registries_roles;
 mod root_sign;
+mod serve;
 mod setup;
 mod support;
 mod trust;
