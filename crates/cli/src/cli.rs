@@ -111,6 +111,14 @@ Examples:
       --path 'acme/*' --key ci.pem --hash-bins 16 --signing-key targets.pem")]
     Delegate(DelegateArgs),
 
+    /// Projects: image patterns delegated to a team role and its maintainers
+    #[command(subcommand)]
+    Project(crate::cli_project::ProjectCommand),
+
+    /// A project's maintainers: add, remove, list
+    #[command(subcommand)]
+    Maintainer(crate::cli_project::MaintainerCommand),
+
     /// Sign the digest an image tag has now, into the team role responsible for it
     #[command(after_help = "\
 The metadata repository comes from the trust policy entry that covers IMAGE, or --repo/--name.

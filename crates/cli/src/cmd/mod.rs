@@ -4,6 +4,7 @@ pub mod bundle;
 mod config;
 mod containerd_verifier;
 mod key;
+mod project;
 mod proxy;
 mod root;
 mod status;
@@ -40,6 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(a) => write::sign(&ctx, &a, false).await,
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&ctx, &a).await,
+        Command::Project(c) => project::run_project(&ctx, c).await,
+        Command::Maintainer(c) => project::run_maintainer(&ctx, c).await,
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Verify(a) => verify::run(&ctx, &a, false).await,
         Command::Resolve(a) => verify::run(&ctx, &a, true).await,

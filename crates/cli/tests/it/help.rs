@@ -9,6 +9,12 @@ const COMMANDS: &[&[&str]] = &[
     &["key", "show"],
     &["init"],
     &["delegate"],
+    &["project"],
+    &["project", "create"],
+    &["maintainer"],
+    &["maintainer", "add"],
+    &["maintainer", "remove"],
+    &["maintainer", "list"],
     &["sign"],
     &["yank"],
     &["publish"],
@@ -54,7 +60,8 @@ fn every_leaf_command_has_examples() {
     for cmd in COMMANDS {
         let leaf = !matches!(
             *cmd,
-            [] | ["key" | "root" | "trust" | "bundle"] | ["trust", "list"]
+            [] | ["key" | "root" | "trust" | "bundle" | "project" | "maintainer"]
+                | ["trust", "list"]
         );
         if leaf {
             let mut args = cmd.to_vec();

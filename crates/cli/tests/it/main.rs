@@ -11,6 +11,7 @@ mod hostile;
 mod layout;
 mod pinning;
 mod platform;
+mod projects;
 mod proxy;
 mod proxy_auth;
 mod proxy_podman;
