@@ -111,3 +111,21 @@ pub struct MaintainerListArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct CosignArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The targets role whose pending version to sign (a project)
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
+    /// A private key of the role; repeat for several
+    #[arg(long = "key", value_name = "KEY", required = true)]
+    pub keys: Vec<String>,
+    /// The content digest of the pending version to sign (what `ocituf sign` printed);
+    /// required when rival pending versions exist
+    #[arg(long, value_name = "DIGEST")]
+    pub expect: Option<String>,
+    #[command(flatten)]
+    pub pin: PinArgs,
+}

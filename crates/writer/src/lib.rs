@@ -29,6 +29,7 @@
 
 pub mod authority;
 pub mod bundle;
+pub mod cosign;
 pub mod delegate;
 pub mod edit;
 pub mod error;

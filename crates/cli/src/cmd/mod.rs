@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delegate(a) => write::delegate(&ctx, &a).await,
         Command::Project(c) => project::run_project(&ctx, c).await,
         Command::Maintainer(c) => project::run_maintainer(&ctx, c).await,
+        Command::Cosign(a) => project::cosign(&ctx, &a).await,
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Verify(a) => verify::run(&ctx, &a, false).await,
         Command::Resolve(a) => verify::run(&ctx, &a, true).await,

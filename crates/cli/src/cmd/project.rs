@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use super::write::{load_signers, open_repo};
 use super::Context;
 use crate::cli_project::{
-    MaintainerChangeArgs, MaintainerCommand, MaintainerListArgs, ProjectCommand, ProjectCreateArgs,
+    CosignArgs, MaintainerChangeArgs, MaintainerCommand, MaintainerListArgs, ProjectCommand,
+    ProjectCreateArgs,
 };
 use crate::when::expiry;
 
@@ -141,6 +142,28 @@ async fn list(ctx: &Context, a: &MaintainerListArgs) -> anyhow::Result<()> {
     );
     for (id, k) in &m.keys {
         outln!("  {}  {}", short(id), k.keytype);
+    }
+    Ok(())
+}
+
+pub async fn cosign(ctx: &Context, a: &CosignArgs) -> anyhow::Result<()> {
+    use ocituf_writer::cosign::Outcome;
+    let repo_ref = RepositoryReference::parse(&a.repo.repo)?;
+    let repo = open_repo(ctx, &repo_ref, &a.repo.name)?;
+    let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
+    let signers = load_signers(&a.keys)?;
+    let outcome =
+        ocituf_writer::cosign::cosign(&repo, pin.as_ref(), &a.role, &signers, a.expect.as_deref())
+            .await?;
+    match outcome {
+        Outcome::Published { version, signatures, threshold } => outln!(
+            "role {:?} version {version} is signed ({signatures}/{threshold}); run `ocituf publish` (or let the online signer) to make it visible to clients",
+            a.role
+        ),
+        Outcome::Pending { version, content, signatures, threshold } => outln!(
+            "role {:?} version {version} is pending: {signatures}/{threshold} signatures; content {content}; other maintainers run `ocituf cosign --role {} --expect {content}`",
+            a.role, a.role
+        ),
     }
     Ok(())
 }

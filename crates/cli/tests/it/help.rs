@@ -9,6 +9,7 @@ const COMMANDS: &[&[&str]] = &[
     &["key", "show"],
     &["init"],
     &["delegate"],
+    &["cosign"],
     &["project"],
     &["project", "create"],
     &["maintainer"],

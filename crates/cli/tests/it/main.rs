@@ -4,6 +4,7 @@
 mod bundle;
 mod bundle_attacks;
 mod containerd_verifier;
+mod cosign;
 mod damage;
 mod flows;
 mod help;
