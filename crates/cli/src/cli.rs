@@ -111,6 +111,24 @@ Examples:
       --path 'acme/*' --key ci.pem --hash-bins 16 --signing-key targets.pem")]
     Delegate(DelegateArgs),
 
+    /// Projects: image patterns delegated to a team role and its maintainers
+    #[command(subcommand)]
+    Project(crate::cli_project::ProjectCommand),
+
+    /// A project's maintainers: add, remove, list
+    #[command(subcommand)]
+    Maintainer(crate::cli_project::MaintainerCommand),
+
+    /// Add signatures to a targets role's pending version; it is published once its threshold is met
+    #[command(after_help = "\
+`ocituf sign` with fewer keys than the role's threshold stores the new version as pending and
+prints its content digest; other maintainers sign that content at any later time.
+
+Examples:
+  ocituf cosign registry.example.com/acme/tuf --name acme --role app --key bob.pem \\
+      --expect sha256:4f1c…")]
+    Cosign(crate::cli_project::CosignArgs),
+
     /// Sign the digest an image tag has now, into the team role responsible for it
     #[command(after_help = "\
 The metadata repository comes from the trust policy entry that covers IMAGE, or --repo/--name.

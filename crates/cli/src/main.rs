@@ -27,6 +27,7 @@ macro_rules! out {
 }
 
 mod cli;
+mod cli_project;
 mod cli_serve;
 mod cmd;
 mod failure;

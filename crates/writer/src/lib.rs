@@ -13,7 +13,8 @@
 //! chain, pushing, pending roots), [`state`] (the verified state and the delegation search
 //! that decides where each target name goes), [`authority`] (keys, thresholds, signing),
 //! [`edit`] (editing a targets role with concurrent writers), [`sign`] (signing and yanking
-//! images), [`delegate`] (delegations and hash bins), [`online`] (snapshot and timestamp),
+//! images), [`delegate`] (delegations and hash bins), [`project`] (projects and their
+//! maintainers), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
 //! from files and the environment), [`bundle`] (air-gap bundles: export to an OCI layout,
 //! import into another registry), [`when`] (durations), [`pin`],
@@ -29,6 +30,7 @@
 
 pub mod authority;
 pub mod bundle;
+pub mod cosign;
 pub mod delegate;
 pub mod edit;
 pub mod error;
@@ -37,6 +39,7 @@ pub mod keys;
 pub mod online;
 pub mod pin;
 pub mod progress;
+pub mod project;
 pub mod repo;
 pub mod root;
 pub mod sign;

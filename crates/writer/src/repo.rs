@@ -28,6 +28,9 @@ const MAX_CANDIDATES: usize = 32;
 pub const PENDING_ROOT_ARTIFACT_TYPE: &str = "application/vnd.ocituf.pending-root.v1+json";
 /// The role name whose per-role anchor collects pending root versions.
 const PENDING_ROOT_ROLE: &str = "root";
+/// The `artifactType` of a targets-role version that waits for more signatures (section 4.3
+/// of docs/oci-mapping.md); clients never list it.
+pub const PENDING_TARGETS_ARTIFACT_TYPE: &str = "application/vnd.ocituf.pending-targets.v1+json";
 
 /// One role version found in the repository, verified.
 #[derive(Debug, Clone)]
@@ -399,8 +402,36 @@ impl MetaRepo {
 
     /// Store a root version that lacks signatures, for other holders to sign.
     pub async fn push_pending_root(&self, bytes: &[u8], version: u64) -> Result<Digest> {
-        let anchor = Anchor::role(&self.name, "pending-root")
-            .config(|| "could not make the pending-root anchor".to_owned())?;
+        self.push_pending(
+            PENDING_ROOT_ARTIFACT_TYPE,
+            PENDING_ROOT_ROLE,
+            bytes,
+            version,
+        )
+        .await
+    }
+
+    /// Store a version of targets role `role` that lacks signatures, for other holders to
+    /// sign (`ocituf cosign`).
+    pub async fn push_pending_targets(
+        &self,
+        role: &str,
+        bytes: &[u8],
+        version: u64,
+    ) -> Result<Digest> {
+        self.push_pending(PENDING_TARGETS_ARTIFACT_TYPE, role, bytes, version)
+            .await
+    }
+
+    async fn push_pending(
+        &self,
+        artifact_type: &str,
+        role: &str,
+        bytes: &[u8],
+        version: u64,
+    ) -> Result<Digest> {
+        let anchor = Anchor::role(&self.name, pending_anchor(artifact_type))
+            .config(|| "could not make the pending-version anchor".to_owned())?;
         self.ensure_anchor(&anchor).await?;
         let digest = self.net(self.store.put_blob(bytes).await, || {
             "could not push the pending root".to_owned()
@@ -408,13 +439,13 @@ impl MetaRepo {
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": MANIFEST_MEDIA_TYPE,
-            "artifactType": PENDING_ROOT_ARTIFACT_TYPE,
+            "artifactType": artifact_type,
             "config": {"mediaType": mapping::EMPTY_MEDIA_TYPE, "digest": mapping::EMPTY_DIGEST, "size": 2},
             "layers": [{"mediaType": mapping::METADATA_MEDIA_TYPE, "digest": digest.as_str(), "size": bytes.len()}],
             "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "digest": anchor.digest().as_str(), "size": anchor.bytes().len()},
             "annotations": {
                 mapping::ANNOTATION_ROOT_OF_TRUST: self.name.as_str(),
-                mapping::ANNOTATION_ROLE: PENDING_ROOT_ROLE,
+                mapping::ANNOTATION_ROLE: role,
                 mapping::ANNOTATION_VERSION: version.to_string(),
                 mapping::ANNOTATION_METADATA_DIGEST: digest.as_str(),
             },
@@ -432,18 +463,64 @@ impl MetaRepo {
 
     /// Pending root versions newer than `after`, newest first (unverified: the caller checks).
     pub async fn pending_roots(&self, after: u64) -> Result<Vec<(u64, Envelope)>> {
-        let anchor = Anchor::role(&self.name, "pending-root")
-            .config(|| "could not make the pending-root anchor".to_owned())?;
+        let mut out = Vec::new();
+        for (version, env) in self
+            .pending(PENDING_ROOT_ARTIFACT_TYPE, PENDING_ROOT_ROLE, after)
+            .await?
+        {
+            let Ok(root) = Root::from_signed(&env.signed) else {
+                continue;
+            };
+            if root.version == version {
+                out.push((version, env));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pending versions of targets role `role` newer than `after`, newest first
+    /// (unverified: the caller checks signatures and content).
+    pub async fn pending_targets(&self, role: &str, after: u64) -> Result<Vec<(u64, Envelope)>> {
+        let mut out = Vec::new();
+        for (version, env) in self
+            .pending(PENDING_TARGETS_ARTIFACT_TYPE, role, after)
+            .await?
+        {
+            let Ok(t) = ocituf_tuf::metadata::Targets::from_signed(&env.signed) else {
+                continue;
+            };
+            if t.version == version {
+                out.push((version, env));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The pending artifacts of `artifact_type` for `role` above `after`, parsed as
+    /// envelopes, with their annotated version.
+    async fn pending(
+        &self,
+        artifact_type: &str,
+        role: &str,
+        after: u64,
+    ) -> Result<Vec<(u64, Envelope)>> {
+        let anchor = Anchor::role(&self.name, pending_anchor(artifact_type))
+            .config(|| "could not make the pending-version anchor".to_owned())?;
         let (list, _) = self.net(
             self.store
-                .referrers(anchor.digest(), Some(PENDING_ROOT_ARTIFACT_TYPE))
+                .referrers(anchor.digest(), Some(artifact_type))
                 .await,
-            || "could not list pending roots".to_owned(),
+            || "could not list pending versions".to_owned(),
         )?;
+        let class = if artifact_type == PENDING_ROOT_ARTIFACT_TYPE {
+            "root"
+        } else {
+            "targets"
+        };
         let mut out = Vec::new();
         for d in list.into_iter().take(MAX_CANDIDATES) {
             let h = Hints::from_annotations(&d.annotations);
-            if !h.may_be(&self.name, PENDING_ROOT_ROLE) || h.version.is_none_or(|v| v <= after) {
+            if !h.may_be(&self.name, role) || h.version.is_none_or(|v| v <= after) {
                 continue;
             }
             let c = Candidate {
@@ -455,17 +532,23 @@ impl MetaRepo {
             let Some(bytes) = self.fetch(&c).await? else {
                 continue;
             };
-            let Ok(env) = Envelope::parse("root", &bytes) else {
+            let Ok(env) = Envelope::parse(class, &bytes) else {
                 continue;
             };
-            let Ok(root) = Root::from_signed(&env.signed) else {
-                continue;
-            };
-            if Some(root.version) == h.version {
-                out.push((root.version, env));
+            if let Some(v) = h.version {
+                out.push((v, env));
             }
         }
         out.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
         Ok(out)
+    }
+}
+
+/// The role name of the per-role anchor that collects pending versions of one kind.
+fn pending_anchor(artifact_type: &str) -> &'static str {
+    if artifact_type == PENDING_ROOT_ARTIFACT_TYPE {
+        "pending-root"
+    } else {
+        "pending-targets"
     }
 }

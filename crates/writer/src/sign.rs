@@ -107,6 +107,9 @@ pub struct RoleWrite {
     pub version: u64,
     /// The target names this write was for.
     pub names: Vec<String>,
+    /// With fewer signing keys than the role's threshold: the version waits as pending
+    /// (`ocituf cosign`), with this content digest and signature count.
+    pub pending: Option<(String, u32, u32)>,
 }
 
 /// What [`sign_image`], [`yank_image`] and [`apply_changes`] did.
@@ -254,12 +257,39 @@ pub async fn apply_changes(
             t.targets.retain(|n, _| state.trusted_for(&role, n));
             Ok(edited)
         };
-        let version =
-            update_targets_role(repo, &role, &auth, &signers, who.expires, base, &edit).await?;
+        let mine_ids: std::collections::BTreeSet<_> = signers.iter().map(|s| s.key_id()).collect();
+        let (version, pending) =
+            if !mine_ids.is_empty() && (mine_ids.len() as u64) < u64::from(auth.threshold) {
+                // Too few keys for the threshold: the version waits for other maintainers.
+                match crate::cosign::propose(
+                    repo,
+                    &role,
+                    &auth,
+                    &signers,
+                    who.expires,
+                    base.as_ref(),
+                    &edit,
+                )
+                .await?
+                {
+                    crate::cosign::Outcome::Pending {
+                        version,
+                        content,
+                        signatures,
+                        threshold,
+                    } => (version, Some((content, signatures, threshold))),
+                    crate::cosign::Outcome::Published { version, .. } => (version, None),
+                }
+            } else {
+                let v = update_targets_role(repo, &role, &auth, &signers, who.expires, base, &edit)
+                    .await?;
+                (v, None)
+            };
         written.roles.push(RoleWrite {
             role,
             version,
             names: mine.into_iter().map(|(n, _)| n).collect(),
+            pending,
         });
     }
     Ok(written)

@@ -4,6 +4,7 @@ pub mod bundle;
 mod config;
 mod containerd_verifier;
 mod key;
+mod project;
 mod proxy;
 mod root;
 mod serve;
@@ -44,6 +45,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(a) => write::sign(&ctx, &a, false).await,
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&ctx, &a).await,
+        Command::Project(c) => project::run_project(&ctx, c).await,
+        Command::Maintainer(c) => project::run_maintainer(&ctx, c).await,
+        Command::Cosign(a) => project::cosign(&ctx, &a).await,
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Site(a) => site::run(&ctx, &a).await,
         Command::Verify(a) => verify::run(&ctx, &a, false).await,

@@ -195,6 +195,14 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
         eprintln!("warning: {warning}");
     }
     outln!("{}", image.with_digest(manifest.digest));
+    for r in &w.roles {
+        if let Some((content, n, t)) = &r.pending {
+            outln!(
+                "role {:?} version {} is pending: {n}/{t} signatures; content {content}; other maintainers run `ocituf cosign --role {} --expect {content}`",
+                r.role, r.version, r.role
+            );
+        }
+    }
     eprintln!(
         "signed into role {} of {name:?}; run `ocituf publish` (or let the online signer) to make it visible to clients",
         roles_written(&w)

@@ -9,6 +9,13 @@ const COMMANDS: &[&[&str]] = &[
     &["key", "show"],
     &["init"],
     &["delegate"],
+    &["cosign"],
+    &["project"],
+    &["project", "create"],
+    &["maintainer"],
+    &["maintainer", "add"],
+    &["maintainer", "remove"],
+    &["maintainer", "list"],
     &["sign"],
     &["yank"],
     &["publish"],
@@ -56,7 +63,8 @@ fn every_leaf_command_has_examples() {
     for cmd in COMMANDS {
         let leaf = !matches!(
             *cmd,
-            [] | ["key" | "root" | "trust" | "bundle"] | ["trust", "list"]
+            [] | ["key" | "root" | "trust" | "bundle" | "project" | "maintainer"]
+                | ["trust", "list"]
         );
         if leaf {
             let mut args = cmd.to_vec();

@@ -4,6 +4,7 @@
 mod bundle;
 mod bundle_attacks;
 mod containerd_verifier;
+mod cosign;
 mod damage;
 mod flows;
 mod help;
@@ -11,6 +12,7 @@ mod hostile;
 mod layout;
 mod pinning;
 mod platform;
+mod projects;
 mod proxy;
 mod proxy_auth;
 mod proxy_podman;
