@@ -172,7 +172,7 @@ pub(crate) async fn propose(
     signers: &[&dyn Signer],
     expires: time::OffsetDateTime,
     base: Option<&Found>,
-    edit: &dyn Fn(&mut Targets) -> Result<bool>,
+    edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
 ) -> Result<Outcome> {
     let mut t = match base {
         Some(f) => Targets::from_signed(&f.envelope.signed).map_err(|e| {
