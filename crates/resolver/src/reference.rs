@@ -252,13 +252,45 @@ pub(crate) fn split_location(input: &str) -> Result<(Location, &str), String> {
         Some((first, rest))
             if first.contains('.') || first.contains(':') || first == "localhost" =>
         {
-            if first.contains(['@', '*']) || first.ends_with(':') {
-                return Err(format!("{first:?} is not a registry host"));
+            if !valid_registry_host(first) {
+                return Err(format!(
+                    "{first:?} is not a registry host (host or host:port: letters, digits, \
+                     '-' and '.', or [IPv6]; an OCI layout is written oci:DIR:…, lowercase)"
+                ));
             }
             Ok((Location::Registry(first.to_ascii_lowercase()), rest))
         }
         _ => Ok((Location::Registry("docker.io".to_owned()), input)),
     }
+}
+
+/// `host[:port]` of the distribution reference grammar: DNS labels (letters, digits, `-`
+/// inside) separated by `.`, or an IPv6 address in brackets, then an optional decimal port.
+fn valid_registry_host(h: &str) -> bool {
+    let valid_port =
+        |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = h.strip_prefix('[') {
+        let Some((addr, tail)) = rest.split_once(']') else {
+            return false;
+        };
+        let addr_ok = !addr.is_empty()
+            && addr.contains(':')
+            && addr
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return addr_ok && (tail.is_empty() || tail.strip_prefix(':').is_some_and(valid_port));
+    }
+    let (host, port) = match h.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (h, None),
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    host.split('.').all(label_ok) && port.is_none_or(valid_port)
 }
 
 /// Lexical normalisation (no file system access): drops `.` and trailing `/`.
@@ -322,6 +354,40 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// Found by the `trust_policy` fuzz target in the long run (2026-12-07): the scope
+    /// `oCi:registry:!cme/*` was read as registry host `oCi:registry:!cme`, written back
+    /// lowercased as `oci:registry:!cme/*`, an OCI layout scope with an invalid repository,
+    /// so the policy `trust add` wrote could not be read again.
+    #[test]
+    fn fuzz_crash_registry_host_outside_the_grammar_is_refused() {
+        for input in [
+            "oCi:registry:!cme/*",
+            "a:b:c/app",
+            "ex!ample.com/app",
+            "[::1/app",
+            "h:99999x/a",
+        ] {
+            let err = ImageReference::parse(input).unwrap_err();
+            assert!(
+                err.to_string().contains("not a registry host"),
+                "{input:?}: {err}"
+            );
+        }
+        for input in [
+            "localhost:5000/a/b:1",
+            "127.0.0.1:5000/a",
+            "[::1]:5000/a",
+            "Registry.Example.com/a",
+        ] {
+            let parsed = ImageReference::parse(input).unwrap();
+            assert_eq!(
+                ImageReference::parse(&parsed.to_string()).unwrap(),
+                parsed,
+                "{input}"
+            );
+        }
+    }
 
     /// Found by the `trust_policy` fuzz target (fuzz/artifacts, 2026-12-07): `oci:DIR` with
     /// whitespace in DIR was accepted, but its written form `oci:DIR:tuf` was refused, so
