@@ -36,12 +36,14 @@ for t in $targets; do
         "$BIN/$t" "$CORPUS/$t" "fuzz/seeds/$t" $(ls -d "fuzz/regressions/$t" 2>/dev/null) \
             -max_total_time="$SECONDS_EACH" -rss_limit_mb=1024 -timeout=10 \
             -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 \
-            -jobs="$JOBS" -workers="$JOBS" >"$CORPUS/$t.log" 2>&1 || { echo "crash" >&2; exit 1; }
+            -jobs="$JOBS" -workers="$JOBS" >"$CORPUS/$t.log" 2>&1
+        rc=$?
         # (Not `times | awk`: the left side of a pipe is a fork, which has no children.)
         times >"$CORPUS/$t.times"
         awk 'NR==2 { split($1, u, "m"); split($2, s, "m"); printf "%.0f\n", u[1]*60 + u[2] + s[1]*60 + s[2] }' "$CORPUS/$t.times"
+        exit "$rc"
     ) ) || {
-        log "$t: CRASHED after $(( $(date +%s) - start )) s; input and log:"
+        log "$t: CRASHED after $(( $(date +%s) - start )) s and ${cpu:-?} CPU s; input and log:"
         ls -1 "fuzz/artifacts/$t" >&2
         tail -n 40 "$CORPUS/$t.log" fuzz-*.log 2>/dev/null >&2 || true
         exit 1
