@@ -19,7 +19,6 @@ const COMMANDS: &[&[&str]] = &[
     &["sign"],
     &["yank"],
     &["publish"],
-    &["serve"],
     &["root"],
     &["root", "sign"],
     &["root", "rotate"],
