@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use ocituf_tuf::crypto::{PrivateKey, Signer};
-use ocituf_tuf::metadata::{Envelope, Role as _, Targets, SPEC_VERSION};
+use ocituf_tuf::metadata::{Envelope, Role as _, Targets};
 
 use crate::authority::{file_bytes, valid_signatures, Authority};
 use crate::edit::authorised;
@@ -182,14 +182,7 @@ pub(crate) async fn propose(
                 e,
             )
         })?,
-        None => Targets {
-            spec_version: SPEC_VERSION.to_owned(),
-            version: 0,
-            expires,
-            targets: BTreeMap::new(),
-            delegations: None,
-            extra: BTreeMap::new(),
-        },
+        None => crate::edit::before_first_version(expires),
     };
     edit(&mut t)?;
     t.version += 1;

@@ -199,14 +199,10 @@ pub async fn update_targets_role(
         None => (None, None),
     };
     for attempt in 0..MAX_SIGN_ATTEMPTS {
-        let mut t = base.0.clone().unwrap_or_else(|| Targets {
-            spec_version: SPEC_VERSION.to_owned(),
-            version: 0,
-            expires,
-            targets: BTreeMap::new(),
-            delegations: None,
-            extra: BTreeMap::new(),
-        });
+        let mut t = base
+            .0
+            .clone()
+            .unwrap_or_else(|| before_first_version(expires));
         let changed = edit(&mut t)?;
         if !changed && attempt == 0 {
             // Nothing to do: the newest version already says what we would write.
@@ -253,4 +249,16 @@ pub async fn update_targets_role(
         ErrorKind::Network,
         format!("gave up after {MAX_SIGN_ATTEMPTS} attempts: other writers keep racing for role {role:?}"),
     ))
+}
+
+/// The base a role's first version is built on: empty, version 0 (the edit bumps it to 1).
+pub(crate) fn before_first_version(expires: OffsetDateTime) -> Targets {
+    Targets {
+        spec_version: SPEC_VERSION.to_owned(),
+        version: 0,
+        expires,
+        targets: BTreeMap::new(),
+        delegations: None,
+        extra: BTreeMap::new(),
+    }
 }
