@@ -9,6 +9,7 @@
 //!   the test process, `token.rs`) or TLS with a CA made for it.
 //! - [`AdversarialProxy`]: a lying HTTP proxy in front of either registry (rollback,
 //!   freeze, forged referrers, swapped blobs, endless bodies, …) for the attack tests.
+//! - [`SoftHsm`]: a SoftHSM2 token of the test's own, with keys that never leave it.
 //! - [`oras()`], [`skopeo()`]: paths of independent OCI clients; [`run()`] runs one with a
 //!   time limit.
 //!
@@ -28,6 +29,7 @@ mod distribution;
 mod process;
 mod proxy;
 mod referrers;
+mod softhsm;
 mod token;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +42,7 @@ pub use proxy::{
     PROXY_TIME_LIMIT,
 };
 pub use referrers::{ReferrersOptions, ReferrersRegistry};
+pub use softhsm::{SoftHsm, TokenKey, SOFTHSM_MODULE};
 
 /// The command that installs every binary this crate runs.
 pub const INSTALL_COMMAND: &str = "scripts/install-test-deps.sh";

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use ocituf_tuf::crypto::{PrivateKey, Signer};
+use ocituf_tuf::crypto::Signer;
+
+use crate::keys::SigningKey;
 use ocituf_tuf::metadata::{Envelope, Role as _, Targets};
 
 use crate::authority::{file_bytes, valid_signatures, Authority};
@@ -64,6 +66,66 @@ pub(crate) async fn publish_or_hold(
     })
 }
 
+/// The pending versions right after `current` of `role`, by content digest: the copy with
+/// the most signatures that verify with `auth`, and their count. Only version `current + 1`
+/// counts: a pending version built on an older base can never be published.
+async fn pending_contents(
+    repo: &MetaRepo,
+    role: &str,
+    auth: &Authority,
+    current: u64,
+) -> Result<BTreeMap<String, (u32, Envelope)>> {
+    let mut contents: BTreeMap<String, (u32, Envelope)> = BTreeMap::new();
+    for (version, env) in repo.pending_targets(role, current).await? {
+        if version != current + 1 {
+            continue;
+        }
+        let digest = content_digest(&env)?;
+        let count = valid_signatures(&env, &auth.keys, &auth.keyids);
+        if contents.get(&digest).is_none_or(|(c, _)| *c < count) {
+            contents.insert(digest, (count, env));
+        }
+    }
+    Ok(contents)
+}
+
+/// A pending version of a targets role, as `status` and the site show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTargets {
+    pub role: String,
+    pub version: u64,
+    /// The digest of its signed part (`ocituf cosign --expect`).
+    pub content: String,
+    /// Signatures that verify with the role's keys, and how many it needs.
+    pub signatures: u32,
+    pub threshold: u32,
+}
+
+/// Every pending next version of every targets role of `state` (one listing per role);
+/// rival contents of one version are each listed.
+///
+/// # Errors
+/// Registry failures.
+pub async fn pending_versions(repo: &MetaRepo, state: &State) -> Result<Vec<PendingTargets>> {
+    let mut out = Vec::new();
+    for role in &state.order {
+        let Some((base, auth)) = state.targets.get(role) else {
+            continue;
+        };
+        let current = base.as_ref().map_or(0, |f| f.version);
+        for (content, (signatures, _)) in pending_contents(repo, role, auth, current).await? {
+            out.push(PendingTargets {
+                role: role.clone(),
+                version: current + 1,
+                content,
+                signatures,
+                threshold: auth.threshold,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Add the signatures of `signers` to the pending version of `role` after its newest one
 /// whose content is `expect` (or the only pending content when `expect` is `None`).
 ///
@@ -81,7 +143,7 @@ pub async fn cosign(
     repo: &MetaRepo,
     pin: Option<&Pin>,
     role: &str,
-    signers: &[PrivateKey],
+    signers: &[SigningKey],
     expect: Option<&str>,
 ) -> Result<Outcome> {
     let state = State::load(repo, pin).await?;
@@ -103,17 +165,7 @@ pub async fn cosign(
     }
     let current = base.as_ref().map_or(0, |f| f.version);
     let next = current + 1;
-    let mut contents: BTreeMap<String, (u32, Envelope)> = BTreeMap::new();
-    for (version, env) in repo.pending_targets(role, current).await? {
-        if version != next {
-            continue;
-        }
-        let digest = content_digest(&env)?;
-        let count = valid_signatures(&env, &auth.keys, &auth.keyids);
-        if contents.get(&digest).is_none_or(|(c, _)| *c < count) {
-            contents.insert(digest, (count, env));
-        }
-    }
+    let mut contents = pending_contents(repo, role, &auth, current).await?;
     if contents.is_empty() {
         return Err(fail(
             ErrorKind::Config,

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use ocituf_tuf::crypto::{KeyId, PrivateKey, PublicKey};
+use ocituf_tuf::crypto::{KeyId, PublicKey};
+
+use crate::keys::SigningKey;
 use ocituf_tuf::metadata::{DelegatedRole, Delegations, SuccinctRoles, Targets};
 use time::OffsetDateTime;
 
@@ -28,7 +30,7 @@ pub struct DelegateRequest<'a> {
     /// TUF path patterns (`acme/app:*`); empty means `*`.
     pub paths: &'a [String],
     /// Keys of the delegating role.
-    pub signing_keys: &'a [PrivateKey],
+    pub signing_keys: &'a [SigningKey],
     pub expires: OffsetDateTime,
     /// Delegate the team role further to this many succinct hash bins (a power of two).
     pub hash_bins: Option<HashBins<'a>>,
@@ -37,7 +39,7 @@ pub struct DelegateRequest<'a> {
 /// The team role's own private keys, which sign the version that delegates to the bins.
 pub struct HashBins<'a> {
     pub count: u32,
-    pub team_keys: &'a [PrivateKey],
+    pub team_keys: &'a [SigningKey],
 }
 
 /// What [`delegate`] made.

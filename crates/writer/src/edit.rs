@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use ocituf_oci::Digest;
-use ocituf_tuf::crypto::{KeyId, PrivateKey, Signer};
+use ocituf_tuf::crypto::{KeyId, Signer};
 use ocituf_tuf::metadata::{Role, Targets, SPEC_VERSION};
 use time::OffsetDateTime;
 
 use crate::authority::{sign_envelope, Authority};
 use crate::error::{fail, Result, ResultExt as _};
+use crate::keys::SigningKey;
 use crate::progress::race_message;
 use crate::repo::{Found, MetaRepo};
 use crate::ErrorKind;
@@ -21,8 +22,8 @@ const MAX_SIGN_ATTEMPTS: u32 = 32;
 /// How long a signer waits before confirming that its change is in every newest version.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
 
-pub(crate) fn as_dyn(keys: &[PrivateKey]) -> Vec<&dyn Signer> {
-    keys.iter().map(|k| k as &dyn Signer).collect()
+pub(crate) fn as_dyn(keys: &[SigningKey]) -> Vec<&dyn Signer> {
+    keys.iter().map(AsRef::as_ref).collect()
 }
 
 pub(crate) fn to_value<T: Role>(role: &T) -> Result<serde_json::Value> {
@@ -55,11 +56,11 @@ pub(crate) fn check_threshold(role: &str, signers: &[&dyn Signer], auth: &Author
     Ok(())
 }
 
-pub(crate) fn authorised<'a>(signers: &'a [PrivateKey], auth: &Authority) -> Vec<&'a dyn Signer> {
+pub(crate) fn authorised<'a>(signers: &'a [SigningKey], auth: &Authority) -> Vec<&'a dyn Signer> {
     signers
         .iter()
         .filter(|k| auth.keyids.contains(k.key_id()))
-        .map(|k| k as &dyn Signer)
+        .map(AsRef::as_ref)
         .collect()
 }
 

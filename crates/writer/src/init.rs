@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use ocituf_tuf::crypto::{KeyId, PrivateKey, PublicKey, Signer as _};
+use ocituf_tuf::crypto::{KeyId, PublicKey, Signer};
+
+use crate::keys::SigningKey;
 use ocituf_tuf::metadata::{Role as _, RoleKeys, Root, Targets, SPEC_VERSION};
 use time::OffsetDateTime;
 
@@ -16,9 +18,9 @@ use crate::ErrorKind;
 
 /// Everything a new root of trust needs.
 pub struct InitRequest<'a> {
-    pub root_keys: &'a [PrivateKey],
+    pub root_keys: &'a [SigningKey],
     pub root_threshold: u32,
-    pub targets_keys: &'a [PrivateKey],
+    pub targets_keys: &'a [SigningKey],
     pub targets_threshold: u32,
     pub root_expires: OffsetDateTime,
     pub targets_expires: OffsetDateTime,
@@ -63,7 +65,7 @@ pub async fn init(repo: &MetaRepo, r: &InitRequest<'_>) -> Result<Vec<u8>> {
     }
 
     let mut all_keys: BTreeMap<KeyId, PublicKey> = BTreeMap::new();
-    let mut ids = |ks: &[&PrivateKey]| -> Vec<KeyId> {
+    let mut ids = |ks: &[&dyn Signer]| -> Vec<KeyId> {
         let mut v: Vec<KeyId> = Vec::new();
         for k in ks {
             all_keys.insert(k.key_id().clone(), k.public_key().clone());
@@ -73,8 +75,8 @@ pub async fn init(repo: &MetaRepo, r: &InitRequest<'_>) -> Result<Vec<u8>> {
         }
         v
     };
-    let root_ids = ids(&r.root_keys.iter().collect::<Vec<_>>());
-    let targets_ids = ids(&r.targets_keys.iter().collect::<Vec<_>>());
+    let root_ids = ids(&r.root_keys.iter().map(AsRef::as_ref).collect::<Vec<_>>());
+    let targets_ids = ids(&r.targets_keys.iter().map(AsRef::as_ref).collect::<Vec<_>>());
     let snapshot_ids = ids(&[r.online.snapshot]);
     let timestamp_ids = ids(&[r.online.timestamp]);
     if root_ids.len() < r.root_threshold as usize {

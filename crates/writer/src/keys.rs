@@ -1,16 +1,35 @@
 //! Reading keys the way users and CI hold them: PEM files (`ocituf key generate`,
-//! `openssl genpkey`), or `env:VAR` with the PEM (or its base64) in an environment variable.
+//! `openssl genpkey`), `env:VAR` with the PEM (or its base64) in an environment variable,
+//! or `pkcs11:…` for a key that never leaves a hardware token ([`crate::pkcs11`]).
 
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use ocituf_resolver::ErrorKind;
-use ocituf_tuf::crypto::{PrivateKey, PublicKey, Signer as _};
+use ocituf_tuf::crypto::{PrivateKey, PublicKey, Signer};
 use p256::pkcs8::LineEnding;
 
 use crate::error::{fail, Result, ResultExt as _};
 
+/// A key that signs: in memory (from a file or the environment) or on a token.
+pub type SigningKey = Box<dyn Signer>;
+
+/// A key for signing from any key spec: `pkcs11:…` (RFC 7512) opens the key on its token,
+/// anything else is read as by [`load_private`].
+///
+/// # Errors
+/// As [`load_private`] and [`crate::pkcs11::Pkcs11Key::open`].
+pub fn load_signer(spec: &str) -> Result<SigningKey> {
+    if spec.starts_with("pkcs11:") {
+        return Ok(Box::new(crate::pkcs11::Pkcs11Key::open(spec)?));
+    }
+    Ok(Box::new(load_private(spec)?))
+}
+
 /// Where a key comes from, for messages (never the key itself).
 fn describe(spec: &str) -> String {
+    if spec.starts_with("pkcs11:") {
+        return format!("the token key {}", crate::pkcs11::Pkcs11Uri::redacted(spec));
+    }
     match spec.strip_prefix("env:") {
         Some(var) => format!("the key in environment variable {var}"),
         None => format!("the key file {spec}"),
@@ -47,8 +66,17 @@ fn read_spec(spec: &str) -> Result<String> {
     std::fs::read_to_string(path).config(|| format!("could not read the key file {path}"))
 }
 
-/// A private key for signing.
+/// A private key held in memory, from a PEM file or the environment.
 pub fn load_private(spec: &str) -> Result<PrivateKey> {
+    if spec.starts_with("pkcs11:") {
+        return Err(fail(
+            ErrorKind::Config,
+            format!(
+                "{} stays on its token; this command needs a key in a file",
+                describe(spec)
+            ),
+        ));
+    }
     let text = read_spec(spec)?;
     if text.contains("PUBLIC KEY-----") {
         return Err(fail(
@@ -80,6 +108,9 @@ pub fn load_private(spec: &str) -> Result<PrivateKey> {
 /// A public key, from a public PEM (SubjectPublicKeyInfo), a private PEM, or a TUF key JSON
 /// object.
 pub fn load_public(spec: &str) -> Result<PublicKey> {
+    if spec.starts_with("pkcs11:") {
+        return Ok(load_signer(spec)?.public_key().clone());
+    }
     let text = read_spec(spec)?;
     if text.contains("PRIVATE KEY-----") {
         return Ok(load_private(spec)?.public_key().clone());

@@ -16,7 +16,7 @@
 //! images), [`delegate`] (delegations and hash bins), [`project`] (projects and their
 //! maintainers), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
-//! from files and the environment), [`bundle`] (air-gap bundles: export to an OCI layout,
+//! from files, the environment and PKCS#11 tokens: [`pkcs11`]), [`bundle`] (air-gap bundles: export to an OCI layout,
 //! import into another registry), [`pin`], [`progress`], [`error`].
 //!
 //! Why a crate of its own, above the resolver: it uses the resolver's store opening and
@@ -37,6 +37,7 @@ pub mod init;
 pub mod keys;
 pub mod online;
 pub mod pin;
+pub mod pkcs11;
 pub mod progress;
 pub mod project;
 pub mod repo;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ocituf_oci::Digest;
-use ocituf_tuf::crypto::PrivateKey;
+use ocituf_tuf::crypto::Signer;
 use ocituf_tuf::metadata::{MetaFile, Role, Snapshot, Timestamp, SPEC_VERSION};
 use time::OffsetDateTime;
 
@@ -30,8 +30,8 @@ pub fn sha256_meta(version: u64, bytes: &[u8]) -> MetaFile {
 
 /// The online keys and how long what they sign lives.
 pub struct OnlineKeys<'a> {
-    pub snapshot: &'a PrivateKey,
-    pub timestamp: &'a PrivateKey,
+    pub snapshot: &'a dyn Signer,
+    pub timestamp: &'a dyn Signer,
     pub snapshot_expires: OffsetDateTime,
     pub timestamp_expires: OffsetDateTime,
 }

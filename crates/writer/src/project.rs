@@ -3,7 +3,9 @@
 //! maintainers are the keys that delegation names, and changing them is a new version of the
 //! delegating role, signed by that role's holders.
 
-use ocituf_tuf::crypto::{KeyId, PrivateKey, PublicKey};
+use ocituf_tuf::crypto::{KeyId, PublicKey};
+
+use crate::keys::SigningKey;
 use ocituf_tuf::metadata::{DelegatedRole, Targets};
 use time::OffsetDateTime;
 
@@ -118,7 +120,7 @@ pub struct Change<'a> {
     /// A new threshold (default: unchanged).
     pub threshold: Option<u32>,
     /// Keys of the delegating role.
-    pub signing_keys: &'a [PrivateKey],
+    pub signing_keys: &'a [SigningKey],
     pub expires: OffsetDateTime,
 }
 

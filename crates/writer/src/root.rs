@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use ocituf_tuf::crypto::{KeyId, PrivateKey, PublicKey, Signer};
+use ocituf_tuf::crypto::{KeyId, PublicKey, Signer};
+
+use crate::keys::SigningKey;
 use ocituf_tuf::metadata::{Envelope, Role, Root, TOP_LEVEL_ROLES};
 use time::OffsetDateTime;
 
@@ -57,7 +59,7 @@ async fn sign_and_store(
     current: &Root,
     current_found: &Found,
     mut env: Envelope,
-    signers: &[PrivateKey],
+    signers: &[SigningKey],
 ) -> Result<RootOutcome> {
     let new_root =
         Root::from_signed(&env.signed).config(|| "the new root is not valid".to_owned())?;
@@ -66,7 +68,7 @@ async fn sign_and_store(
     let usable: Vec<&dyn Signer> = signers
         .iter()
         .filter(|k| old.keyids.contains(k.key_id()) || new.keyids.contains(k.key_id()))
-        .map(|k| k as &dyn Signer)
+        .map(AsRef::as_ref)
         .collect();
     if usable.is_empty() {
         return Err(fail(
@@ -110,7 +112,7 @@ pub struct RotateRequest<'a> {
     pub remove_keys: &'a [String],
     pub threshold: Option<u32>,
     pub expires: OffsetDateTime,
-    pub signers: &'a [PrivateKey],
+    pub signers: &'a [SigningKey],
 }
 
 /// Whether `role` is one that root rotation changes (a top-level role).
@@ -219,7 +221,7 @@ pub async fn rotate(
 pub async fn cosign_root(
     repo: &MetaRepo,
     pin: Option<&Pin>,
-    signers: &[PrivateKey],
+    signers: &[SigningKey],
     expect: Option<&str>,
 ) -> Result<RootOutcome> {
     let (current, found) = repo.root_chain(pin).await?;

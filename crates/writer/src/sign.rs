@@ -10,10 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::keys::SigningKey;
 use ocituf_oci::image::{digest_target, tag_target};
 use ocituf_oci::{ArtifactStore as _, Digest, ManifestRef};
 use ocituf_resolver::{AnyStore, ImageReference};
-use ocituf_tuf::crypto::{PrivateKey, Signer as _};
 use ocituf_tuf::metadata::{TargetFile, Targets};
 use time::OffsetDateTime;
 
@@ -91,7 +91,7 @@ pub async fn image_manifest(store: &AnyStore, image: &ImageReference) -> Result<
 
 /// Who signs and until when.
 pub struct Signing<'a> {
-    pub keys: &'a [PrivateKey],
+    pub keys: &'a [SigningKey],
     /// `--role`: the role the tag name must go into (it must be trusted for it).
     pub role: Option<&'a str>,
     pub expires: OffsetDateTime,
@@ -304,7 +304,7 @@ fn pick_role(
     path: &str,
     preferred: Option<&str>,
     strict: bool,
-    keys: &[PrivateKey],
+    keys: &[SigningKey],
 ) -> Result<String> {
     let responsible = state.responsible_roles(path);
     if let Some(role) = preferred {

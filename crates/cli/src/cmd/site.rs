@@ -57,10 +57,11 @@ pub async fn run(ctx: &Context, a: &SiteArgs) -> anyhow::Result<()> {
         outln!("wrote {}", f.display());
     }
     outln!(
-        "{} roles, {} signed images, {} pending roots",
+        "{} roles, {} signed images, {} pending roots, {} pending targets versions",
         model.roles.len(),
         model.images.len(),
-        model.pending.len()
+        model.pending.len(),
+        model.pending_targets.len()
     );
     Ok(())
 }

@@ -162,6 +162,20 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         }));
     }
 
+    let pending_targets: Vec<_> = ocituf_writer::cosign::pending_versions(&repo, &state)
+        .await?
+        .into_iter()
+        .map(|p| {
+            json!({
+                "role": p.role,
+                "version": p.version,
+                "content": p.content,
+                "signatures": p.signatures,
+                "threshold": p.threshold,
+            })
+        })
+        .collect();
+
     if a.output.json {
         outln!(
             "{}",
@@ -173,6 +187,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
                 "targets": total_targets,
                 "unpublished": unpublished,
                 "pending_roots": pending,
+                "pending_targets": pending_targets,
                 "stray_targets": strays,
                 "warnings": warnings,
             }))?
@@ -215,6 +230,14 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
             "pending root version {} (content {}): signed by {}/{} old and {}/{} new root keys (`ocituf root sign --expect {}`)",
             p["version"], p["content"].as_str().unwrap_or("?"), p["signed_by_old_keys"], p["old_threshold"],
             p["signed_by_new_keys"], p["new_threshold"], p["content"].as_str().unwrap_or("?")
+        );
+    }
+    for p in &pending_targets {
+        let role = p["role"].as_str().unwrap_or("?");
+        let content = p["content"].as_str().unwrap_or("?");
+        outln!(
+            "pending {role} version {} (content {content}): {}/{} signatures (`ocituf cosign --role {role} --expect {content}`)",
+            p["version"], p["signatures"], p["threshold"]
         );
     }
     for w in &warnings {

@@ -2,7 +2,7 @@
 //! flags, calls `ocituf-writer`, and prints what happened.
 
 use ocituf_resolver::{ErrorKind, ImageReference, RepositoryReference, TrustPolicy};
-use ocituf_tuf::crypto::{PrivateKey, PublicKey};
+use ocituf_tuf::crypto::PublicKey;
 use ocituf_writer::delegate::{DelegateRequest, HashBins};
 use ocituf_writer::init::InitRequest;
 use ocituf_writer::online::OnlineKeys;
@@ -15,10 +15,10 @@ use crate::cli::{DelegateArgs, InitArgs, PublishArgs, SignArgs};
 use crate::failure::{fail, ResultExt as _};
 use crate::when::expiry;
 
-pub(super) fn load_signers(specs: &[String]) -> anyhow::Result<Vec<PrivateKey>> {
+pub(super) fn load_signers(specs: &[String]) -> anyhow::Result<Vec<keys::SigningKey>> {
     Ok(specs
         .iter()
-        .map(|s| keys::load_private(s))
+        .map(|s| keys::load_signer(s))
         .collect::<Result<_, _>>()?)
 }
 
@@ -43,8 +43,8 @@ pub async fn init(ctx: &Context, a: &InitArgs) -> anyhow::Result<()> {
     let now = OffsetDateTime::now_utc();
     let root_keys = load_signers(&a.root_keys)?;
     let targets_keys = load_signers(&a.targets_keys)?;
-    let snapshot_key = keys::load_private(&a.snapshot_key)?;
-    let timestamp_key = keys::load_private(&a.timestamp_key)?;
+    let snapshot_key = keys::load_signer(&a.snapshot_key)?;
+    let timestamp_key = keys::load_signer(&a.timestamp_key)?;
     let request = InitRequest {
         root_keys: &root_keys,
         root_threshold: a.root_threshold,
@@ -53,8 +53,8 @@ pub async fn init(ctx: &Context, a: &InitArgs) -> anyhow::Result<()> {
         root_expires: expiry("root-expires", &a.expiry.root_expires, now)?,
         targets_expires: expiry("targets-expires", &a.expiry.targets_expires, now)?,
         online: OnlineKeys {
-            snapshot: &snapshot_key,
-            timestamp: &timestamp_key,
+            snapshot: snapshot_key.as_ref(),
+            timestamp: timestamp_key.as_ref(),
             snapshot_expires: expiry("snapshot-expires", &a.expiry.snapshot_expires, now)?,
             timestamp_expires: expiry("timestamp-expires", &a.expiry.timestamp_expires, now)?,
         },
@@ -91,11 +91,11 @@ pub async fn publish(ctx: &Context, a: &PublishArgs) -> anyhow::Result<()> {
     let repo = open_repo(ctx, &repo_ref, &a.repo.name)?;
     let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
     let now = OffsetDateTime::now_utc();
-    let snapshot_key = keys::load_private(&a.snapshot_key)?;
-    let timestamp_key = keys::load_private(&a.timestamp_key)?;
+    let snapshot_key = keys::load_signer(&a.snapshot_key)?;
+    let timestamp_key = keys::load_signer(&a.timestamp_key)?;
     let online = OnlineKeys {
-        snapshot: &snapshot_key,
-        timestamp: &timestamp_key,
+        snapshot: snapshot_key.as_ref(),
+        timestamp: timestamp_key.as_ref(),
         snapshot_expires: expiry("snapshot-expires", &a.snapshot_expires, now)?,
         timestamp_expires: expiry("timestamp-expires", &a.timestamp_expires, now)?,
     };

@@ -60,6 +60,38 @@ fn two_of_three_release(env: &Env, place: &Place) {
     let content = content_of(&out);
     publish(env, place).ok();
     env.run(&["verify", &image]).fails(1, &[]);
+    // Maintainers see what waits for them: in `status` and on the site.
+    let status = env.run(&["status", &tuf, "--name", "acme"]).ok().to_owned();
+    assert!(
+        status.contains(&format!(
+            "pending app version 1 (content {content}): 1/2 signatures (`ocituf cosign --role app --expect {content}`)"
+        )),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(env.run(&["status", &tuf, "--name", "acme", "--json"]).ok()).unwrap();
+    assert_eq!(
+        json["pending_targets"],
+        serde_json::json!([{"role": "app", "version": 1, "content": content, "signatures": 1, "threshold": 2}])
+    );
+    let site = env.path("site");
+    let built = env.run(&[
+        "site",
+        &tuf,
+        "--name",
+        "acme",
+        "--out",
+        site.to_str().unwrap(),
+    ]);
+    assert!(
+        built.ok().contains("1 pending targets versions"),
+        "{built:#?}"
+    );
+    let html = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(
+        html.contains("data-pending-role=\"app\"") && html.contains(&content),
+        "the site lists the pending version"
+    );
 
     // A key that is not the role's, and the wrong content, are refused; still not signed.
     cosign(env, &tuf, "mallory.pem", Some(&content))

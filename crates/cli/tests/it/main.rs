@@ -11,6 +11,7 @@ mod help;
 mod hostile;
 mod layout;
 mod pinning;
+mod pkcs11;
 mod platform;
 mod projects;
 mod proxy;

@@ -87,7 +87,11 @@ fn build_site(env: &Env, place: &Place) -> PathBuf {
         out.to_str().unwrap(),
     ]);
     assert!(run.ok().contains("index.html"), "{run:#?}");
-    assert!(run.ok().contains("1 pending roots"), "{run:#?}");
+    assert!(
+        run.ok()
+            .contains("1 pending roots, 0 pending targets versions"),
+        "{run:#?}"
+    );
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains(&moved_to), "the moved-to digest is shown");
     assert!(

@@ -150,6 +150,8 @@ pub struct SiteModel {
     pub roles: Vec<RoleView>,
     pub keys: Vec<KeyView>,
     pub pending: Vec<PendingView>,
+    /// Targets role versions waiting for their maintainers' signatures.
+    pub pending_targets: Vec<crate::cosign::PendingTargets>,
     pub images: Vec<ImageView>,
     pub history: Vec<HistoryView>,
 }
@@ -213,6 +215,7 @@ pub async fn collect(
         });
     }
 
+    let pending_targets = crate::cosign::pending_versions(repo, &state).await?;
     let images = signed_images(&state, repo_ref, opts).await;
     let history = history(repo, &state, &root_history, ts.as_ref(), snap.as_ref()).await?;
 
@@ -224,6 +227,7 @@ pub async fn collect(
         roles,
         keys,
         pending,
+        pending_targets,
         images,
         history,
     })

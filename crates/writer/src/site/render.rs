@@ -114,6 +114,9 @@ fn index(m: &SiteModel) -> serde_json::Value {
     for p in &m.pending {
         items.push(json!({"kind": "pending root", "title": format!("root version {}", p.version), "detail": p.content, "href": "#pending"}));
     }
+    for p in &m.pending_targets {
+        items.push(json!({"kind": "pending version", "title": format!("{} version {}", p.role, p.version), "detail": p.content, "href": "#pending"}));
+    }
     json!(items)
 }
 
@@ -170,7 +173,7 @@ pub fn render(m: &SiteModel) -> String {
 <div class=\"card\"><b>{}</b><span>signed images</span></div>\
 <div class=\"card{}\" id=\"summary-expiry\"><b>{}</b><span>expired · {} expiring within {}d</span></div>\
 <div class=\"card{}\" id=\"summary-moved\"><b>{}</b><span>tags no longer signed</span></div>\
-<div class=\"card\"><b>{}</b><span>pending roots</span></div></section>",
+<div class=\"card\"><b>{}</b><span>versions waiting for signatures</span></div></section>",
         m.roles.len(),
         m.images.len(),
         if expired > 0 {
@@ -185,7 +188,7 @@ pub fn render(m: &SiteModel) -> String {
         m.warn_within.whole_days(),
         if moved > 0 { " bad" } else { "" },
         moved,
-        m.pending.len(),
+        m.pending.len() + m.pending_targets.len(),
     );
     roles_section(&mut h, m);
     images_section(&mut h, m);
@@ -311,6 +314,23 @@ fn pending_section(h: &mut String, m: &SiteModel) {
                 ot = p.old_threshold,
                 sn = p.signed_by_new,
                 nt = p.new_threshold,
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    if m.pending_targets.is_empty() {
+        h.push_str("<p class=\"muted\">No targets role version waits for signatures.</p>");
+    } else {
+        h.push_str("<p class=\"muted\">Targets versions waiting for maintainers: not trusted until their threshold is met; co-sign with <code>ocituf cosign --role ROLE --expect CONTENT</code>.</p><table><thead><tr><th>role</th><th>version</th><th>content</th><th>signatures</th></tr></thead><tbody>");
+        for p in &m.pending_targets {
+            let _ = write!(
+                *h,
+                "<tr data-pending-role=\"{r}\"><td>{r}</td><td>{v}</td><td><code class=\"digest\">{c}</code></td><td>{s} of {t} needed</td></tr>",
+                r = e(&p.role),
+                v = p.version,
+                c = e(&p.content),
+                s = p.signatures,
+                t = p.threshold,
             );
         }
         h.push_str("</tbody></table>");

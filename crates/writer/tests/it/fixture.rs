@@ -5,9 +5,10 @@ use ocituf_resolver::{
     Error as ResolveError, ImageReference, RepositoryReference, Resolver, TrustPolicy,
 };
 use ocituf_testkit::Distribution;
-use ocituf_tuf::crypto::{PrivateKey, PublicKey, Signer as _};
+use ocituf_tuf::crypto::{PrivateKey, PublicKey};
 use ocituf_writer::delegate::{delegate, DelegateRequest, HashBins};
 use ocituf_writer::init::{init, InitRequest};
+use ocituf_writer::keys::SigningKey;
 use ocituf_writer::online::{publish, OnlineKeys};
 use ocituf_writer::sign::{image_manifest, sign_image, yank_image, Signing, Written};
 use ocituf_writer::{MetaRepo, Pin, State};
@@ -59,7 +60,7 @@ struct Step {
     role: &'static str,
     paths: Vec<String>,
     keys: Vec<PublicKey>,
-    signing: Vec<PrivateKey>,
+    signing: Vec<SigningKey>,
     terminating: bool,
     bins: Option<u32>,
 }
@@ -70,8 +71,8 @@ pub struct Org {
     pub dir: tempfile::TempDir,
     pub repo: MetaRepo,
     pub pin: Pin,
-    pub online: PrivateKey,
-    pub team: PrivateKey,
+    pub online: SigningKey,
+    pub team: SigningKey,
     root_bytes: Vec<u8>,
 }
 
@@ -81,11 +82,11 @@ const TEAM: u8 = 2;
 const APPS: u8 = 3;
 const OTHER: u8 = 4;
 
-fn key(seed: u8) -> PrivateKey {
-    PrivateKey::ed25519_from_seed([seed; 32]).unwrap()
+fn key(seed: u8) -> SigningKey {
+    Box::new(PrivateKey::ed25519_from_seed([seed; 32]).unwrap())
 }
 
-fn public(k: &PrivateKey) -> PublicKey {
+fn public(k: &SigningKey) -> PublicKey {
     k.public_key().clone()
 }
 
@@ -112,8 +113,8 @@ impl Org {
                 root_expires: in_days(365),
                 targets_expires: in_days(90),
                 online: OnlineKeys {
-                    snapshot: &owner,
-                    timestamp: &owner,
+                    snapshot: owner.as_ref(),
+                    timestamp: owner.as_ref(),
                     snapshot_expires: in_days(7),
                     timestamp_expires: in_days(1),
                 },
@@ -125,7 +126,7 @@ impl Org {
         let app = vec!["acme/app:*".to_owned(), "acme/app@*".to_owned()];
         let team_keys = [key(TEAM)];
         let d =
-            |from, role, paths: &[String], keys: Vec<PublicKey>, signing: Vec<PrivateKey>| Step {
+            |from, role, paths: &[String], keys: Vec<PublicKey>, signing: Vec<SigningKey>| Step {
                 from,
                 role,
                 paths: paths.to_vec(),
@@ -275,8 +276,8 @@ impl Org {
 
     pub async fn publish(&self) {
         let keys = OnlineKeys {
-            snapshot: &self.online,
-            timestamp: &self.online,
+            snapshot: self.online.as_ref(),
+            timestamp: self.online.as_ref(),
             snapshot_expires: in_days(7),
             timestamp_expires: in_days(1),
         };

@@ -99,7 +99,7 @@ async fn stray_digest_name_in_the_tags_bin_is_untrusted_reported_and_cleaned_up(
         &org.repo,
         &bin,
         &auth,
-        &[&org.team],
+        &[org.team.as_ref()],
         in_days(30),
         base,
         &edit,
