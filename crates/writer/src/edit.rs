@@ -87,7 +87,7 @@ fn apply_diff(merged: &mut Targets, parent: Option<&Targets>, sibling: &Targets)
 fn all_hold_edit(
     role: &str,
     tops: &[Found],
-    edit: &dyn Fn(&mut Targets) -> Result<bool>,
+    edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
 ) -> Result<bool> {
     for f in tops {
         let mut copy = Targets::from_signed(&f.envelope.signed)
@@ -185,7 +185,7 @@ pub async fn update_targets_role(
     signers: &[&dyn Signer],
     expires: OffsetDateTime,
     base: Option<Found>,
-    edit: &dyn Fn(&mut Targets) -> Result<bool>,
+    edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
 ) -> Result<u64> {
     check_threshold(role, signers, auth)?;
     let mut base: (Option<Targets>, Option<Digest>) = match &base {

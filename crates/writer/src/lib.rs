@@ -17,7 +17,8 @@
 //! maintainers), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
 //! from files and the environment), [`bundle`] (air-gap bundles: export to an OCI layout,
-//! import into another registry), [`pin`], [`progress`], [`error`].
+//! import into another registry), [`when`] (durations), [`pin`],
+//! [`progress`], [`error`].
 //!
 //! Why a crate of its own, above the resolver: it uses the resolver's store opening and
 //! error kinds, and both binaries (`ocituf` and the server) need all of it.
@@ -44,6 +45,7 @@ pub mod root;
 pub mod sign;
 pub mod site;
 pub mod state;
+pub mod when;
 
 pub use authority::{file_bytes, sign_envelope, valid_signatures, Authority};
 pub use error::{Error, ErrorKind, Result};
