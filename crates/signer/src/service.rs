@@ -8,7 +8,7 @@
 //! is carried over: the next batch reads the registry again, and a snapshot pushed without
 //! its timestamp is simply never trusted (no timestamp names it) and is superseded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ocituf_resolver::{ErrorKind, RepositoryReference};
@@ -30,6 +30,9 @@ pub struct RootStatus {
     pub timestamp_version: Option<u64>,
     /// Each targets role and the version the published snapshot lists.
     pub roles: BTreeMap<String, u64>,
+    /// Roles whose listed version had rivals of the same number saying something else when
+    /// the state was loaded (writers raced, and their merge is yet to come).
+    pub forked: BTreeSet<String>,
     pub timestamp_expires: Option<OffsetDateTime>,
     pub snapshot_expires: Option<OffsetDateTime>,
     /// How many snapshot/timestamp pairs this process published.
@@ -41,9 +44,12 @@ pub struct RootStatus {
 /// What became of a submitted role version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
-    /// Timestamp `timestamp_version` (visible to clients) lists `role` at `listed` ≥ the
-    /// version submitted (a later version of the role includes what the earlier one held:
-    /// writers rebuild on top of the winners).
+    /// Timestamp `timestamp_version` (visible to clients) lists `role` at `listed` > the
+    /// version submitted (a later version holds every change confirmed at an earlier one:
+    /// writers build on all rivals at the newest number, merged), or at the version
+    /// submitted when no rival of that number said anything else. A rival that differs may
+    /// be the one listed (the lowest digest) and lack the submitted change; the writers'
+    /// merge that follows is waited for.
     Accepted { timestamp_version: u64, listed: u64 },
 }
 
@@ -150,10 +156,14 @@ impl Signer {
         let mut rx = root.status.subscribe();
         root.wake.notify_one();
         let covered = |s: &RootStatus| match (s.timestamp_version, s.roles.get(role)) {
-            (Some(ts), Some(&listed)) if listed >= version => Some(Fate::Accepted {
-                timestamp_version: ts,
-                listed,
-            }),
+            (Some(ts), Some(&listed))
+                if listed > version || (listed == version && !s.forked.contains(role)) =>
+            {
+                Some(Fate::Accepted {
+                    timestamp_version: ts,
+                    listed,
+                })
+            }
             _ => None,
         };
         let wait = async {
@@ -274,6 +284,7 @@ async fn batch(
         s.snapshot_version = Some(p.snapshot_version);
         s.timestamp_version = Some(p.timestamp_version);
         s.roles = p.roles;
+        s.forked.clone_from(&state.forked);
         s.snapshot_expires = Some(online.snapshot_expires);
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;
