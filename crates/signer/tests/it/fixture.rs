@@ -203,3 +203,55 @@ impl Org {
         out
     }
 }
+
+impl Org {
+    /// Every listed version of team role `app`, one line each (version, manifest, parent,
+    /// the tags it holds), and which one the newest snapshot lists: what a test prints when
+    /// an image went missing, to tell which version dropped it.
+    pub async fn app_lineage(&self) -> String {
+        use ocituf_tuf::metadata::Role as _;
+        use std::fmt::Write as _;
+        let short = |d: &Digest| d.hex()[..12].to_owned();
+        let state = State::load(&self.repo, Some(&self.pin)).await.unwrap();
+        let (_, auth) = state.targets.get("app").cloned().unwrap();
+        let mut out = String::new();
+        let listed = state.targets.get("app").and_then(|(f, _)| f.clone());
+        if let Some(f) = &listed {
+            writeln!(
+                out,
+                "the state lists app v{} {}",
+                f.version,
+                short(&f.manifest)
+            )
+            .unwrap();
+        }
+        for (version, digests) in self.versions_claimed("app").await {
+            let mut seen = std::collections::BTreeSet::new();
+            for d in digests {
+                if !seen.insert(d.clone()) {
+                    continue;
+                }
+                let Some(f) = self.repo.verified_at("app", &d, &auth).await.unwrap() else {
+                    writeln!(out, "v{version} {} does not verify", short(&d)).unwrap();
+                    continue;
+                };
+                let t = ocituf_tuf::metadata::Targets::from_signed(&f.envelope.signed).unwrap();
+                let tags: Vec<_> = t
+                    .targets
+                    .keys()
+                    .map(|n| n.trim_start_matches("acme/app:").to_owned())
+                    .collect();
+                writeln!(
+                    out,
+                    "v{version} {} parent {} holds {} [{}]",
+                    short(&d),
+                    f.parent.as_ref().map_or_else(|| "-".to_owned(), short),
+                    tags.len(),
+                    tags.join(" ")
+                )
+                .unwrap();
+            }
+        }
+        out
+    }
+}

@@ -23,6 +23,7 @@ async fn many_publishers(registry: Registry) {
                 let tag = format!("p{p}-i{i}");
                 let digest = org.push_image(&tag).await;
                 let (role, version) = org.sign(&tag).await;
+                eprintln!("{tag}: signed into {role} v{version}");
                 let fate = signer
                     .submit("acme", &role, version, Duration::from_secs(120))
                     .await
@@ -55,6 +56,9 @@ async fn many_publishers(registry: Registry) {
             Ok(v) if v.digest == *digest => {}
             other => lost.push(format!("{tag}: {other:?}")),
         }
+    }
+    if !lost.is_empty() {
+        eprintln!("lost: {lost:#?}\n{}", org.app_lineage().await);
     }
     assert_eq!(lost, Vec::<String>::new(), "images lost");
     for role in ["timestamp", "snapshot"] {
