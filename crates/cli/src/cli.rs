@@ -156,6 +156,18 @@ Examples:
   ocituf publish oci:./reg:acme/tuf --name acme --snapshot-key online.pem --timestamp-key online.pem")]
     Publish(PublishArgs),
 
+    /// Run the online signer: publish what publishers sign, re-sign before expiry
+    #[command(after_help = "\
+Holds the snapshot and timestamp keys of the roots of trust in the configuration. Every new
+verified version of a targets role is published in one batch: one snapshot and one timestamp.
+For this command the global --config names the signer's configuration (roots of trust, online
+keys, expiries), not a trust policy; it is required. Runs until SIGINT or SIGTERM. See
+docs/signer.md for the file's format.
+
+Examples:
+  ocituf serve --config signer.toml")]
+    Serve(ServeArgs),
+
     /// Threshold signing of new root versions and key rotation
     #[command(subcommand)]
     Root(RootCommand),
@@ -435,6 +447,9 @@ pub struct SignArgs {
     #[arg(long, default_value = "90d", value_name = "WHEN")]
     pub expires: String,
 }
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {}
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {

@@ -2,25 +2,11 @@
 //! time (`2027-01-01T00:00:00Z`).
 
 use ocituf_resolver::ErrorKind;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::failure::fail;
 
-/// Parse a duration such as `90d`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let unit_at = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(unit_at);
-    let n: i64 = n.parse().ok()?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(secs).map(Duration::seconds)
-}
+pub use ocituf_writer::when::parse_duration;
 
 /// The expiry time that `flag = value` asks for, from `now`; whole seconds (TUF writes
 /// `expires` without fractions).
@@ -56,7 +42,7 @@ mod tests {
             expiry("x", "2027-01-01T00:00:00Z", now).unwrap(),
             time::macros::datetime!(2027-01-01 00:00:00 UTC)
         );
-        assert_eq!(parse_duration("12h"), Some(Duration::hours(12)));
+        assert_eq!(parse_duration("12h"), Some(time::Duration::hours(12)));
         for bad in ["", "d", "12", "1y", "-1d", "99999999999999999999d"] {
             assert!(expiry("root-expires", bad, now).is_err(), "{bad}");
         }

@@ -88,7 +88,7 @@ fn apply_diff(merged: &mut Targets, parent: Option<&Targets>, sibling: &Targets)
 fn all_hold_edit(
     role: &str,
     tops: &[Found],
-    edit: &dyn Fn(&mut Targets) -> Result<bool>,
+    edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
 ) -> Result<bool> {
     for f in tops {
         let mut copy = Targets::from_signed(&f.envelope.signed)
@@ -98,6 +98,36 @@ fn all_hold_edit(
         }
     }
     Ok(!tops.is_empty())
+}
+
+/// Whether every version in `tops` says the same thing (targets and delegations; version
+/// and expiry aside). Rivals that differ are a fork that only a merged next version ends:
+/// when each writer finds its own change in every rival, none of them would push again,
+/// and the version clients get (the lowest digest) may lack a change whose writer has
+/// already returned.
+pub(crate) fn converged(role: &str, tops: &[Found]) -> Result<bool> {
+    let mut first: Option<Targets> = None;
+    for f in tops {
+        let t = Targets::from_signed(&f.envelope.signed)
+            .config(|| format!("role {role:?} version {} is malformed", f.version))?;
+        match &first {
+            None => first = Some(t),
+            Some(a) if a.targets != t.targets || a.delegations != t.delegations => {
+                return Ok(false)
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(true)
+}
+
+/// Whether `edit` is done: every version in `tops` holds it and they do not fork.
+fn settled(
+    role: &str,
+    tops: &[Found],
+    edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
+) -> Result<bool> {
+    Ok(all_hold_edit(role, tops, edit)? && converged(role, tops)?)
 }
 
 /// How far back a merge follows `io.ocituf.parent` links to find a common ancestor.
@@ -150,6 +180,10 @@ async fn merge_newest(
             format!("no version of role {role:?} can be read back"),
         ));
     };
+    if tops.len() == 1 {
+        // No rival: nothing to merge, and no parent links to walk.
+        return Ok((parse(winner)?, Some(winner.manifest.clone())));
+    }
     let mut seen = BTreeMap::new();
     let mut winner_line = vec![winner.manifest.clone()];
     winner_line.extend(
@@ -178,7 +212,17 @@ async fn merge_newest(
 
 /// Apply `edit` to the newest version of `role` and push the result. Then read the role
 /// back: the edit is done once every verified version at the highest version number holds
-/// it. Otherwise (another CI job raced us) rebuild on top of all of them and try again.
+/// it and they all say the same. Otherwise (another CI job raced us) rebuild on top of all
+/// of them and try again.
+///
+/// The first version is built on every verified version at the highest number as the
+/// registry lists them now (merged), not on `base` alone: `base` is one of them at best
+/// (the lowest digest, what [`crate::State`] keeps), and a version built on one sibling
+/// drops what the others hold. A writer that already returned may own one of those
+/// others: a late sibling pushed on an old parent after that writer confirmed is still a
+/// top beside it, and building on the late one alone loses the confirmed change for good
+/// (the late writer then finds its own change in the new version and stops too).
+/// `base` is used when the registry lists no version at or above it.
 pub async fn update_targets_role(
     repo: &MetaRepo,
     role: &str,
@@ -186,10 +230,18 @@ pub async fn update_targets_role(
     signers: &[&dyn Signer],
     expires: OffsetDateTime,
     base: Option<Found>,
-    edit: &dyn Fn(&mut Targets) -> Result<bool>,
+    edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
 ) -> Result<u64> {
     check_threshold(role, signers, auth)?;
+    let tops = repo.newest_all(role, auth).await?;
+    let given = base.as_ref().map_or(0, |f| f.version);
+    // Every rival is merged in unless the registry shows nothing as new as `base`.
+    let fresh = tops.first().is_some_and(|f| f.version >= given);
     let mut base: (Option<Targets>, Option<Digest>) = match &base {
+        _ if fresh => {
+            let (merged, parent) = merge_newest(repo, role, auth, &tops).await?;
+            (Some(merged), parent)
+        }
         Some(f) => (
             Some(
                 Targets::from_signed(&f.envelope.signed)
@@ -199,13 +251,16 @@ pub async fn update_targets_role(
         ),
         None => (None, None),
     };
+    // Rivals at the top that differ (or lack the edit): the merge is pushed even when it
+    // holds the edit already, so that one newest version holds every racer's change.
+    let forked = fresh && tops.len() > 1 && !settled(role, &tops, edit)?;
     for attempt in 0..MAX_SIGN_ATTEMPTS {
         let mut t = base
             .0
             .clone()
             .unwrap_or_else(|| before_first_version(expires));
         let changed = edit(&mut t)?;
-        if !changed && attempt == 0 {
+        if !changed && attempt == 0 && !forked {
             // Nothing to do: the newest version already says what we would write.
             return Ok(t.version);
         }
@@ -216,12 +271,12 @@ pub async fn update_targets_role(
         let (_, bytes) = sign_envelope(to_value(&t)?, signers, Vec::new())?;
         repo.push(role, &bytes, base.1.as_ref()).await?;
         let mut tops = repo.newest_all(role, auth).await?;
-        if all_hold_edit(role, &tops, edit)? {
+        if settled(role, &tops, edit)? {
             // Confirm after a pause: a job that read an older version before ours appeared
             // may still push a sibling, and its merge must not drop our change unseen.
             tokio::time::sleep(SETTLE).await;
             tops = repo.newest_all(role, auth).await?;
-            if all_hold_edit(role, &tops, edit)? {
+            if settled(role, &tops, edit)? {
                 return Ok(tops.first().map_or(t.version, |f| f.version));
             }
         }

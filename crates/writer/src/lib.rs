@@ -16,8 +16,9 @@
 //! images), [`delegate`] (delegations and hash bins), [`project`] (projects and their
 //! maintainers), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
-//! from files, the environment and PKCS#11 tokens: [`pkcs11`]), [`bundle`] (air-gap bundles: export to an OCI layout,
-//! import into another registry), [`pin`], [`progress`], [`error`].
+//! from files, the environment and PKCS#11 tokens: [`pkcs11`]), [`bundle`] (air-gap
+//! bundles: export to an OCI layout, import into another registry), [`when`] (durations),
+//! [`pin`], [`progress`], [`error`].
 //!
 //! Why a crate of its own, above the resolver: it uses the resolver's store opening and
 //! error kinds, and both binaries (`ocituf` and the server) need all of it.
@@ -45,6 +46,7 @@ pub mod root;
 pub mod sign;
 pub mod site;
 pub mod state;
+pub mod when;
 
 pub use authority::{file_bytes, sign_envelope, valid_signatures, Authority};
 pub use error::{Error, ErrorKind, Result};

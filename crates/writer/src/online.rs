@@ -95,13 +95,12 @@ pub async fn publish(
         repo.location
     ));
     let state = State::load(repo, pin).await?;
-    let snap_auth = Authority::of_top_level(&state.root, "snapshot")?;
-    let ts_auth = Authority::of_top_level(&state.root, "timestamp")?;
-    check_threshold("snapshot", &[keys.snapshot], &snap_auth)?;
-    check_threshold("timestamp", &[keys.timestamp], &ts_auth)?;
-    let prev_snap = repo.newest("snapshot", &snap_auth).await?;
-    let prev_ts = repo.newest("timestamp", &ts_auth).await?;
+    publish_state(repo, &state, keys).await
+}
 
+/// The snapshot entries (`ROLE.json` → version, length, sha256) and role versions that a
+/// snapshot over `state` lists: the newest verified version of every targets role.
+pub fn snapshot_meta(state: &State) -> (BTreeMap<String, MetaFile>, BTreeMap<String, u64>) {
     let mut meta = BTreeMap::new();
     let mut roles = BTreeMap::new();
     for role in &state.order {
@@ -110,6 +109,27 @@ pub async fn publish(
             roles.insert(role.clone(), f.version);
         }
     }
+    (meta, roles)
+}
+
+/// [`publish`] over a state the caller already loaded (the online signer loads it once per
+/// batch to decide whether anything changed).
+///
+/// # Errors
+/// As [`publish`].
+pub async fn publish_state(
+    repo: &MetaRepo,
+    state: &State,
+    keys: &OnlineKeys<'_>,
+) -> Result<Published> {
+    let snap_auth = Authority::of_top_level(&state.root, "snapshot")?;
+    let ts_auth = Authority::of_top_level(&state.root, "timestamp")?;
+    check_threshold("snapshot", &[keys.snapshot], &snap_auth)?;
+    check_threshold("timestamp", &[keys.timestamp], &ts_auth)?;
+    let prev_snap = repo.newest("snapshot", &snap_auth).await?;
+    let prev_ts = repo.newest("timestamp", &ts_auth).await?;
+
+    let (meta, roles) = snapshot_meta(state);
     // TUF 5.5.5: clients refuse a snapshot that lowers a targets role's version. If the
     // registry hides the newest version of a role, say so rather than publish a rollback.
     if let Some(prev) = &prev_snap {

@@ -1,7 +1,7 @@
 //! The verified state a writer builds on, and the delegation search (TUF 5.6.7) that decides
 //! which role each target name belongs in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ocituf_tuf::metadata::{Role as _, Root, Targets};
 
@@ -19,6 +19,11 @@ pub struct State {
     pub targets: BTreeMap<String, (Option<Found>, Authority)>,
     /// Roles in delegation pre-order (targets first).
     pub order: Vec<String>,
+    /// Roles whose newest version number is claimed by verified versions that say different
+    /// things (writers raced; the lowest digest is the one in `targets`, docs/oci-mapping.md
+    /// §6). A rival may hold a change the chosen one lacks until a writer merges them into
+    /// the next version, so a change confirmed at that number may not be the chosen one's.
+    pub forked: BTreeSet<String>,
     /// The parsed content of each role in `targets` that has a version (parsed once: the
     /// delegation search runs once per target name).
     parsed: BTreeMap<String, Targets>,
@@ -30,6 +35,7 @@ impl State {
         let mut state = State {
             targets: BTreeMap::new(),
             order: Vec::new(),
+            forked: BTreeSet::new(),
             parsed: BTreeMap::new(),
             root_found,
             root,
@@ -40,7 +46,12 @@ impl State {
             if state.targets.contains_key(&role) || state.order.len() > 4096 {
                 continue;
             }
-            let found = repo.newest(&role, &auth).await?;
+            let tops = repo.newest_all(&role, &auth).await?;
+            // A rival that does not parse counts as different: nothing is assumed of it.
+            if !crate::edit::converged(&role, &tops).unwrap_or(false) {
+                state.forked.insert(role.clone());
+            }
+            let found = tops.into_iter().next();
             let mut children = Vec::new();
             if let Some(f) = &found {
                 let t = Targets::from_signed(&f.envelope.signed).config(|| {

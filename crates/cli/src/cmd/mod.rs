@@ -7,6 +7,7 @@ mod key;
 mod project;
 mod proxy;
 mod root;
+mod serve;
 mod site;
 mod status;
 mod trust;
@@ -29,6 +30,7 @@ pub struct Context {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::progress::set_quiet(cli.quiet);
+    let config_flag = cli.config.clone();
     let ctx = Context {
         policy_file: crate::paths::policy_file(cli.config.as_ref())?,
         cache_dir: crate::paths::cache_dir(cli.cache_dir.as_ref())?,
@@ -39,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(c) => key::run(c),
         Command::Init(a) => write::init(&ctx, &a).await,
         Command::Publish(a) => write::publish(&ctx, &a).await,
+        Command::Serve(_) => serve::run(&ctx, config_flag.as_deref()).await,
         Command::Sign(a) => write::sign(&ctx, &a, false).await,
         Command::Yank(a) => write::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&ctx, &a).await,

@@ -19,6 +19,7 @@ const COMMANDS: &[&[&str]] = &[
     &["sign"],
     &["yank"],
     &["publish"],
+    &["serve"],
     &["root"],
     &["root", "sign"],
     &["root", "rotate"],

@@ -22,6 +22,7 @@ mod proxy_tls;
 mod registries;
 mod registries_roles;
 mod root_sign;
+mod serve;
 mod setup;
 mod site;
 mod support;

@@ -6,3 +6,4 @@ mod fixture;
 mod matrix;
 mod placement;
 mod props;
+mod races;

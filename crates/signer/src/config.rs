@@ -1,0 +1,196 @@
+//! `signer.toml`: which roots of trust the signer serves, with which online keys, and how
+//! long what it signs lives.
+//!
+//! ```toml
+//! lock-file = "/var/lib/ocituf/signer.lock"   # default: ocituf-signer.lock here
+//! poll-interval = "2s"                         # how often new role versions are looked for
+//!
+//! [[root-of-trust]]
+//! name = "acme"
+//! repository = "registry.example.com/acme/tuf"
+//! root = "acme-root.json"            # the pinned root version 1 (its exact bytes)
+//! snapshot-key = "env:SNAPSHOT_KEY"  # a PEM file, or env:VAR with the PEM or its base64
+//! timestamp-key = "/keys/timestamp.pem"
+//! snapshot-expires = "7d"
+//! timestamp-expires = "1d"
+//! resign-every = "6h"                # re-sign this long after the last publish
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use ocituf_resolver::ErrorKind;
+use ocituf_writer::when::parse_duration;
+use ocituf_writer::{Error, Result};
+use serde::Deserialize;
+use time::Duration;
+
+/// The whole configuration file, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub lock_file: PathBuf,
+    pub poll_interval: Duration,
+    pub roots: Vec<RootConfig>,
+}
+
+/// One root of trust the signer serves.
+#[derive(Debug, Clone)]
+pub struct RootConfig {
+    pub name: String,
+    pub repository: String,
+    /// The pinned root version 1 (exact bytes).
+    pub root: Vec<u8>,
+    /// Key specs (`PATH` or `env:VAR`), read when the signer starts.
+    pub snapshot_key: String,
+    pub timestamp_key: String,
+    pub snapshot_expires: Duration,
+    pub timestamp_expires: Duration,
+    pub resign_every: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawConfig {
+    lock_file: Option<PathBuf>,
+    poll_interval: Option<String>,
+    #[serde(default)]
+    root_of_trust: Vec<RawRoot>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawRoot {
+    name: String,
+    repository: String,
+    root: PathBuf,
+    snapshot_key: String,
+    timestamp_key: String,
+    snapshot_expires: Option<String>,
+    timestamp_expires: Option<String>,
+    resign_every: Option<String>,
+}
+
+fn config_error(file: &Path, message: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, format!("{}: {message}", file.display()))
+}
+
+fn duration(file: &Path, key: &str, value: Option<&str>, default: &str) -> Result<Duration> {
+    let text = value.unwrap_or(default);
+    match parse_duration(text) {
+        Some(d) if d.is_positive() => Ok(d),
+        _ => Err(config_error(
+            file,
+            format!("{key} = {text:?} is not a duration (90d, 12h, 30m, 45s, 2w)"),
+        )),
+    }
+}
+
+/// Largest configuration file read.
+const MAX_CONFIG_LEN: u64 = 1024 * 1024;
+
+impl Config {
+    /// Read and check `file`; relative paths in it are relative to its directory.
+    ///
+    /// # Errors
+    /// A configuration error naming the file and the key at fault.
+    pub fn load(file: &Path) -> Result<Self> {
+        let bytes = ocituf_tuf::fsio::read_bounded(file, MAX_CONFIG_LEN)
+            .map_err(|e| config_error(file, format!("could not read it: {e}")))?
+            .ok_or_else(|| config_error(file, "does not exist"))?;
+        let text = String::from_utf8(bytes).map_err(|_| config_error(file, "is not UTF-8"))?;
+        Self::parse(&text, file)
+    }
+
+    /// Parse the text of `file` (see the module documentation for the format).
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn parse(text: &str, file: &Path) -> Result<Self> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| config_error(file, e))?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        if raw.root_of_trust.is_empty() {
+            return Err(config_error(
+                file,
+                "serves no root of trust: add a [[root-of-trust]] table",
+            ));
+        }
+        let mut roots = Vec::new();
+        for r in raw.root_of_trust {
+            if roots.iter().any(|c: &RootConfig| c.name == r.name) {
+                return Err(config_error(
+                    file,
+                    format!("root of trust {:?} is listed twice", r.name),
+                ));
+            }
+            let root_path = dir.join(&r.root);
+            let root = ocituf_tuf::fsio::read_bounded(&root_path, ocituf_writer::MAX_METADATA_LEN)
+                .map_err(|e| {
+                    config_error(
+                        file,
+                        format!(
+                            "could not read the pinned root {} of {:?}: {e}",
+                            root_path.display(),
+                            r.name
+                        ),
+                    )
+                })?
+                .ok_or_else(|| {
+                    config_error(
+                        file,
+                        format!(
+                            "the pinned root {} of {:?} does not exist",
+                            root_path.display(),
+                            r.name
+                        ),
+                    )
+                })?;
+            let key_path = |spec: String| {
+                if spec.starts_with("env:") {
+                    spec
+                } else {
+                    dir.join(spec).display().to_string()
+                }
+            };
+            let timestamp_expires = duration(
+                file,
+                "timestamp-expires",
+                r.timestamp_expires.as_deref(),
+                "1d",
+            )?;
+            let snapshot_expires = duration(
+                file,
+                "snapshot-expires",
+                r.snapshot_expires.as_deref(),
+                "7d",
+            )?;
+            let resign_every = duration(file, "resign-every", r.resign_every.as_deref(), "6h")?;
+            // Re-signing must happen well before expiry: at the latest halfway through the
+            // shorter lifetime, so one failed attempt still leaves time for the next.
+            if resign_every * 2 > timestamp_expires.min(snapshot_expires) {
+                return Err(config_error(
+                    file,
+                    format!(
+                        "root of trust {:?}: resign-every must be at most half of timestamp-expires and snapshot-expires",
+                        r.name
+                    ),
+                ));
+            }
+            roots.push(RootConfig {
+                name: r.name,
+                repository: r.repository,
+                root,
+                snapshot_key: key_path(r.snapshot_key),
+                timestamp_key: key_path(r.timestamp_key),
+                snapshot_expires,
+                timestamp_expires,
+                resign_every,
+            });
+        }
+        Ok(Config {
+            lock_file: raw
+                .lock_file
+                .map_or_else(|| PathBuf::from("ocituf-signer.lock"), |p| dir.join(p)),
+            poll_interval: duration(file, "poll-interval", raw.poll_interval.as_deref(), "2s")?,
+            roots,
+        })
+    }
+}

@@ -1,0 +1,35 @@
+//! The online signer (`ocituf serve`): it holds the snapshot and timestamp keys of one or
+//! more roots of trust, finds the new versions of their targets roles that publishers pushed
+//! (`ocituf sign`, [`ocituf_writer::sign`]), and publishes one new snapshot and timestamp
+//! that cover every one of them. It also re-signs the timestamp and snapshot well before they
+//! expire, so clients never fail closed because nobody ran `ocituf publish`.
+//!
+//! Clients never talk to the signer: they read only the registry. Publishers may tell it
+//! that they pushed a version ([`Signer::submit`]) and wait until a timestamp covers it;
+//! without being told it finds new versions itself by listing the referrers of the role
+//! anchors every `poll-interval`.
+//!
+//! What it trusts: nothing a publisher says. Each batch loads the verified state as a
+//! writer and client would ([`ocituf_writer::State::load`]: the root chain from the pinned
+//! root, then the newest version of each targets role whose signatures meet its delegator's
+//! keys and threshold), so a version signed with the wrong key is never listed.
+//!
+//! One signer per root of trust at a time: two signers would sign two different timestamps
+//! with one version number (a fork). Without a database one instance runs alone, held by a
+//! local lock file ([`lock`]).
+//!
+//! Modules: [`config`] (signer.toml), [`service`] (one worker per root of trust, batching
+//! and re-signing), [`lock`] (the single-instance lock).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![allow(clippy::result_large_err)]
+
+pub mod config;
+pub mod lock;
+pub mod service;
+
+pub use config::{Config, RootConfig};
+pub use lock::InstanceLock;
+pub use service::{Fate, RootStatus, Signer};

@@ -1,0 +1,258 @@
+//! A root of trust "acme" with a team role "app" (acme/app:*, acme/app@*) and a signer that
+//! serves it, on one of the test registries.
+
+use std::collections::BTreeMap;
+
+use ocituf_oci::mapping::{Anchor, Hints, RoleClass, RootOfTrustName};
+use ocituf_oci::{ArtifactStore as _, Digest};
+use ocituf_resolver::{ImageReference, RepositoryReference, Resolver, TrustPolicy};
+use ocituf_signer::{Config, Signer};
+use ocituf_testkit::{Distribution, ReferrersRegistry};
+use ocituf_tuf::crypto::{PrivateKey, Signer as _};
+use ocituf_writer::delegate::{delegate, DelegateRequest};
+use ocituf_writer::init::{init, InitRequest};
+use ocituf_writer::keys::SigningKey;
+use ocituf_writer::online::OnlineKeys;
+use ocituf_writer::sign::{image_manifest, sign_image, Signing};
+use ocituf_writer::{MetaRepo, Pin, State};
+use time::{Duration, OffsetDateTime};
+
+pub enum Registry {
+    Distribution(Distribution),
+    Referrers(ReferrersRegistry),
+}
+
+impl Registry {
+    pub fn addr(&self) -> &str {
+        match self {
+            Registry::Distribution(r) => r.addr(),
+            Registry::Referrers(r) => r.addr(),
+        }
+    }
+}
+
+pub fn key(seed: u8) -> PrivateKey {
+    PrivateKey::ed25519_from_seed([seed; 32]).unwrap()
+}
+
+const OWNER: u8 = 1;
+const ONLINE: u8 = 2;
+pub const TEAM: u8 = 3;
+
+fn in_days(days: i64) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::days(days)
+}
+
+pub struct Org {
+    pub registry: Registry,
+    pub dir: tempfile::TempDir,
+    pub repo: MetaRepo,
+    pub pin: Pin,
+}
+
+fn pem(k: &PrivateKey) -> String {
+    k.to_pkcs8_pem().unwrap()
+}
+
+impl Org {
+    pub async fn new(registry: Registry) -> Self {
+        let owner: SigningKey = Box::new(key(OWNER));
+        let online = key(ONLINE);
+        let repo_ref =
+            RepositoryReference::parse(&format!("{}/acme/tuf", registry.addr())).unwrap();
+        let repo =
+            MetaRepo::open(&repo_ref, "acme", &ocituf_oci::RegistryOptions::default()).unwrap();
+        let root_bytes = init(
+            &repo,
+            &InitRequest {
+                root_keys: std::slice::from_ref(&owner),
+                root_threshold: 1,
+                targets_keys: std::slice::from_ref(&owner),
+                targets_threshold: 1,
+                root_expires: in_days(365),
+                targets_expires: in_days(90),
+                online: OnlineKeys {
+                    snapshot: &online,
+                    timestamp: &online,
+                    snapshot_expires: in_days(7),
+                    timestamp_expires: in_days(1),
+                },
+            },
+        )
+        .await
+        .unwrap();
+        let pin = Pin::Bytes(root_bytes.clone());
+        delegate(
+            &repo,
+            Some(&pin),
+            &DelegateRequest {
+                from: "targets",
+                role: "app",
+                keys: &[key(TEAM).public_key().clone()],
+                threshold: 1,
+                terminating: false,
+                paths: &["acme/app:*".to_owned(), "acme/app@*".to_owned()],
+                signing_keys: std::slice::from_ref(&owner),
+                expires: in_days(30),
+                hash_bins: None,
+            },
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("root.json"), &root_bytes).unwrap();
+        std::fs::write(dir.path().join("online.pem"), pem(&online)).unwrap();
+        Org {
+            registry,
+            dir,
+            repo,
+            pin,
+        }
+    }
+
+    /// signer.toml for this root of trust.
+    pub fn config_text(&self) -> String {
+        format!(
+            "lock-file = \"signer.lock\"\npoll-interval = \"1s\"\n\n[[root-of-trust]]\nname = \"acme\"\nrepository = \"{}/acme/tuf\"\nroot = \"root.json\"\nsnapshot-key = \"online.pem\"\ntimestamp-key = \"online.pem\"\nsnapshot-expires = \"7d\"\ntimestamp-expires = \"1d\"\nresign-every = \"6h\"\n",
+            self.registry.addr()
+        )
+    }
+
+    pub fn config_path(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("signer.toml");
+        std::fs::write(&path, self.config_text()).unwrap();
+        path
+    }
+
+    pub fn start_signer(&self) -> Signer {
+        let config = Config::load(&self.config_path()).unwrap();
+        Signer::start(&config, &ocituf_oci::RegistryOptions::default()).unwrap()
+    }
+
+    /// Push a tiny image unique to `tag` to acme/app:TAG; returns its digest.
+    pub async fn push_image(&self, tag: &str) -> Digest {
+        let image =
+            ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap();
+        let store = ocituf_resolver::store::open(&image.repo).unwrap();
+        ocituf_oci::example_image::push(&store, tag, &format!("image {tag}"))
+            .await
+            .unwrap()
+    }
+
+    /// Sign acme/app:TAG as the team; returns (role, version) written.
+    pub async fn sign(&self, tag: &str) -> (String, u64) {
+        let image =
+            ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap();
+        let store = ocituf_resolver::store::open(&image.repo).unwrap();
+        let manifest = image_manifest(&store, &image).await.unwrap();
+        let state = State::load(&self.repo, Some(&self.pin)).await.unwrap();
+        let team: [SigningKey; 1] = [Box::new(key(TEAM))];
+        let who = Signing {
+            keys: &team,
+            role: None,
+            expires: in_days(30),
+        };
+        let w = sign_image(&self.repo, &state, "acme/app", tag, &manifest, &who)
+            .await
+            .unwrap();
+        let last = w.roles.last().unwrap();
+        (last.role.clone(), last.version)
+    }
+
+    /// A client that pins this root.
+    pub fn resolver(&self) -> Resolver {
+        let root = self.dir.path().join("root.json");
+        let addr = self.registry.addr();
+        let text = format!(
+            "[[trust]]\nscope = \"{addr}/acme/*\"\nrepository = \"{addr}/acme/tuf\"\nroot-of-trust = \"acme\"\nroot = \"{}\"\n",
+            root.display()
+        );
+        let policy = TrustPolicy::parse(&text, &self.dir.path().join("policy.toml")).unwrap();
+        let cache = tempfile::tempdir_in(self.dir.path()).unwrap().keep();
+        Resolver::new(policy, cache)
+    }
+
+    pub fn image(&self, tag: &str) -> ImageReference {
+        ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap()
+    }
+
+    /// Every `role` artifact in the registry, by the version its annotations claim: more
+    /// than one manifest for one version is a fork.
+    pub async fn versions_claimed(&self, role: &str) -> BTreeMap<u64, Vec<Digest>> {
+        let name = RootOfTrustName::parse("acme").unwrap();
+        let anchor = Anchor::for_role(&name, role).unwrap();
+        let artifact_type = RoleClass::of_role(role).artifact_type();
+        let (list, _) = self
+            .repo
+            .store
+            .referrers(anchor.digest(), Some(artifact_type))
+            .await
+            .unwrap();
+        let mut out: BTreeMap<u64, Vec<Digest>> = BTreeMap::new();
+        for d in list {
+            if d.artifact_type.as_deref() != Some(artifact_type) {
+                continue;
+            }
+            let h = Hints::from_annotations(&d.annotations);
+            if !h.may_be(&name, role) {
+                continue;
+            }
+            if let Some(v) = h.version {
+                out.entry(v).or_default().push(d.digest);
+            }
+        }
+        out
+    }
+}
+
+impl Org {
+    /// Every listed version of team role `app`, one line each (version, manifest, parent,
+    /// the tags it holds), and which one the newest snapshot lists: what a test prints when
+    /// an image went missing, to tell which version dropped it.
+    pub async fn app_lineage(&self) -> String {
+        use ocituf_tuf::metadata::Role as _;
+        use std::fmt::Write as _;
+        let short = |d: &Digest| d.hex()[..12].to_owned();
+        let state = State::load(&self.repo, Some(&self.pin)).await.unwrap();
+        let (_, auth) = state.targets.get("app").cloned().unwrap();
+        let mut out = String::new();
+        let listed = state.targets.get("app").and_then(|(f, _)| f.clone());
+        if let Some(f) = &listed {
+            writeln!(
+                out,
+                "the state lists app v{} {}",
+                f.version,
+                short(&f.manifest)
+            )
+            .unwrap();
+        }
+        for (version, digests) in self.versions_claimed("app").await {
+            let mut seen = std::collections::BTreeSet::new();
+            for d in digests {
+                if !seen.insert(d.clone()) {
+                    continue;
+                }
+                let Some(f) = self.repo.verified_at("app", &d, &auth).await.unwrap() else {
+                    writeln!(out, "v{version} {} does not verify", short(&d)).unwrap();
+                    continue;
+                };
+                let t = ocituf_tuf::metadata::Targets::from_signed(&f.envelope.signed).unwrap();
+                let tags: Vec<_> = t
+                    .targets
+                    .keys()
+                    .map(|n| n.trim_start_matches("acme/app:").to_owned())
+                    .collect();
+                writeln!(
+                    out,
+                    "v{version} {} parent {} holds {} [{}]",
+                    short(&d),
+                    f.parent.as_ref().map_or_else(|| "-".to_owned(), short),
+                    tags.len(),
+                    tags.join(" ")
+                )
+                .unwrap();
+            }
+        }
+        out
+    }
+}

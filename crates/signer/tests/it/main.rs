@@ -1,0 +1,6 @@
+//! The online signer against the real test registries: many publishers at once, each image
+//! signed with ocituf-writer and submitted to the signer, verified at the end by the
+//! resolver as a client would.
+
+mod fixture;
+mod publishers;
