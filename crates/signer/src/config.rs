@@ -4,12 +4,14 @@
 //! ```toml
 //! lock-file = "/var/lib/ocituf/signer.lock"   # default: ocituf-signer.lock here
 //! poll-interval = "2s"                         # how often new role versions are looked for
+//! listen = "127.0.0.1:8780"   # optional: /healthz, /readyz, /metrics, status, live site pages
+//! site-refresh = "30s"        # how long a rendered site page is served before it is rebuilt
 //!
 //! [[root-of-trust]]
 //! name = "acme"
 //! repository = "registry.example.com/acme/tuf"
 //! root = "acme-root.json"            # the pinned root version 1 (its exact bytes)
-//! snapshot-key = "env:SNAPSHOT_KEY"  # a PEM file, or env:VAR with the PEM or its base64
+//! snapshot-key = "env:SNAPSHOT_KEY"  # a PEM file, env:VAR with the PEM or its base64, or pkcs11:…
 //! timestamp-key = "/keys/timestamp.pem"
 //! snapshot-expires = "7d"
 //! timestamp-expires = "1d"
@@ -29,6 +31,10 @@ use time::Duration;
 pub struct Config {
     pub lock_file: PathBuf,
     pub poll_interval: Duration,
+    /// Where the HTTP endpoints listen (none without it).
+    pub listen: Option<std::net::SocketAddr>,
+    /// How long a rendered site page is served before it is built again.
+    pub site_refresh: Duration,
     pub roots: Vec<RootConfig>,
 }
 
@@ -52,6 +58,8 @@ pub struct RootConfig {
 struct RawConfig {
     lock_file: Option<PathBuf>,
     poll_interval: Option<String>,
+    listen: Option<String>,
+    site_refresh: Option<String>,
     #[serde(default)]
     root_of_trust: Vec<RawRoot>,
 }
@@ -144,7 +152,7 @@ impl Config {
                     )
                 })?;
             let key_path = |spec: String| {
-                if spec.starts_with("env:") {
+                if spec.starts_with("env:") || spec.starts_with("pkcs11:") {
                     spec
                 } else {
                     dir.join(spec).display().to_string()
@@ -190,6 +198,18 @@ impl Config {
                 .lock_file
                 .map_or_else(|| PathBuf::from("ocituf-signer.lock"), |p| dir.join(p)),
             poll_interval: duration(file, "poll-interval", raw.poll_interval.as_deref(), "2s")?,
+            listen: raw
+                .listen
+                .map(|l| {
+                    l.parse().map_err(|_| {
+                        config_error(
+                            file,
+                            format!("listen = {l:?} is not an address and port (127.0.0.1:8780, [::1]:8780)"),
+                        )
+                    })
+                })
+                .transpose()?,
+            site_refresh: duration(file, "site-refresh", raw.site_refresh.as_deref(), "30s")?,
             roots,
         })
     }

@@ -19,7 +19,8 @@
 //! local lock file ([`lock`]).
 //!
 //! Modules: [`config`] (signer.toml), [`service`] (one worker per root of trust, batching
-//! and re-signing), [`lock`] (the single-instance lock).
+//! and re-signing), [`http`] (health, metrics, status and the live site pages), [`lock`]
+//! (the single-instance lock).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -27,6 +28,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod config;
+pub mod http;
 pub mod lock;
 pub mod service;
 

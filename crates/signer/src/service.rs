@@ -127,6 +127,11 @@ impl Signer {
         self.roots.keys().map(String::as_str)
     }
 
+    /// The configuration of root of trust `name` (`None`: not served here).
+    pub fn root_config(&self, name: &str) -> Option<&RootConfig> {
+        self.roots.get(name).map(|r| &r.config)
+    }
+
     /// The status of root of trust `name` (`None`: not served here).
     pub fn status(&self, name: &str) -> Option<RootStatus> {
         self.roots.get(name).map(|r| r.status.borrow().clone())

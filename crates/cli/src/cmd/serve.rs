@@ -15,13 +15,54 @@ pub async fn run(ctx: &Context, config: Option<&std::path::Path>) -> anyhow::Res
         ));
     };
     let config = ocituf_signer::Config::load(file)?;
-    let signer = ocituf_signer::Signer::start(&config, &ctx.registry)?;
+    let signer = std::sync::Arc::new(ocituf_signer::Signer::start(&config, &ctx.registry)?);
     for name in signer.roots() {
         outln!("serving root of trust {name:?}");
     }
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let http = match config.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                fail(
+                    ErrorKind::Config,
+                    format!(
+                        "could not listen on {addr} (listen in {}): {e}",
+                        file.display()
+                    ),
+                )
+            })?;
+            outln!("listening on http://{}", listener.local_addr()?);
+            let refresh = std::time::Duration::try_from(config.site_refresh)
+                .unwrap_or(std::time::Duration::from_secs(30));
+            let mut stopped = http_stopped;
+            Some(tokio::spawn(ocituf_signer::http::serve(
+                listener,
+                signer.clone(),
+                ctx.registry.clone(),
+                refresh,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
     wait_for_stop().await?;
     outln!("stopping after the current batch");
-    signer.stop().await;
+    let _ = stop_http.send(true);
+    if let Some(h) = http {
+        h.await??;
+    }
+    match std::sync::Arc::into_inner(signer) {
+        Some(s) => s.stop().await,
+        None => {
+            return Err(fail(
+                ErrorKind::Config,
+                "the HTTP endpoints still hold the signer; stopped without waiting for the batch"
+                    .to_owned(),
+            ))
+        }
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use crate::support::Env;
 
 /// An environment that sees the token, and a token with one key of each supported type:
 /// root (P-256), targets (Ed25519), online snapshot and timestamp (RSA), the app team (P-256).
-fn token_env() -> (Env, SoftHsm) {
+pub fn token_env() -> (Env, SoftHsm) {
     let hsm = SoftHsm::new();
     hsm.generate(TokenKey::EcdsaP256, "root", "01");
     hsm.generate(TokenKey::Ed25519, "targets", "02");

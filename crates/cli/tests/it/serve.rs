@@ -2,6 +2,7 @@
 //! `ocituf sign` becomes visible to `ocituf verify` without anyone running `ocituf publish`;
 //! a second signer on the same lock is refused; SIGTERM stops it cleanly.
 
+use std::io::{BufRead as _, Read as _, Write as _};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use crate::flows::{push_image, set_up, Place};
 use crate::support::{Env, Run};
 
 /// Kills the signer (by its PID) if the test fails before stopping it.
-struct Child(std::process::Child);
+pub struct Child(pub std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -22,14 +23,79 @@ impl Drop for Child {
     }
 }
 
-fn signer_config(env: &Env, place: &Place) -> std::path::PathBuf {
+/// signer.toml serving `acme` in `place` with `online` as its snapshot and timestamp key,
+/// its HTTP endpoints on a port the kernel picks on 127.0.0.1.
+fn signer_config(env: &Env, place: &Place, online: &str) -> std::path::PathBuf {
     env.write(
         "signer.toml",
         &format!(
-            "lock-file = \"signer.lock\"\npoll-interval = \"1s\"\n\n[[root-of-trust]]\nname = \"acme\"\nrepository = \"{}\"\nroot = \"acme.root.json\"\nsnapshot-key = \"online.pem\"\ntimestamp-key = \"online.pem\"\nresign-every = \"1h\"\n",
+            "lock-file = \"signer.lock\"\npoll-interval = \"1s\"\nlisten = \"127.0.0.1:0\"\nsite-refresh = \"1s\"\n\n[[root-of-trust]]\nname = \"acme\"\nrepository = \"{}\"\nroot = \"acme.root.json\"\nsnapshot-key = \"{online}\"\ntimestamp-key = \"{online}\"\nresign-every = \"1h\"\n",
             place.repo("acme/tuf")
         ),
     )
+}
+
+/// `ocituf serve` for `acme` in `place`; returns it and its HTTP address (`127.0.0.1:PORT`).
+pub fn start_serve(env: &Env, place: &Place, online: &str) -> (Child, String) {
+    let config = signer_config(env, place, online);
+    let mut child = Child(
+        env.command()
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("ocituf serve exited before it listened")
+            .unwrap();
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_owned();
+        }
+    };
+    // Keep reading so the signer never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// One HTTP/1.1 GET to the signer on loopback: (status code, body).
+pub fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let code = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {raw:?}"));
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (code, body)
+}
+
+/// Wait (at most 60 s) until `ocituf verify IMAGE` prints `digest`.
+fn wait_until_visible(env: &Env, image: &str, digest: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last: Option<Run> = None;
+    while Instant::now() < deadline {
+        let run = env.run(&["verify", image]);
+        if run.code == 0 {
+            assert_eq!(run.stdout.trim(), digest);
+            return;
+        }
+        last = Some(run);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("never visible to clients: {last:#?}");
 }
 
 #[test]
@@ -40,35 +106,58 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
         prefix: format!("{}/", registry.addr()),
     };
     set_up(&env, &place);
-    let config = signer_config(&env, &place);
-    let config = config.to_str().unwrap();
-    let mut serve = Child(
-        env.command()
-            .args(["serve", "--config", config])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut serve, addr) = start_serve(&env, &place, "online.pem");
+    assert_eq!(get(&addr, "/healthz"), (200, "ok\n".to_owned()));
 
     let image = place.repo("acme/app:1.0");
     let digest = push_image(&env, &image, "served");
     env.run(&["sign", &image, "--key", "app.pem"]).ok();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last: Option<Run> = None;
-    while Instant::now() < deadline {
-        let run = env.run(&["verify", &image]);
-        if run.code == 0 {
-            assert_eq!(run.stdout.trim(), digest);
-            last = None;
-            break;
-        }
-        last = Some(run);
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    assert!(last.is_none(), "never visible to clients: {last:#?}");
+    wait_until_visible(&env, &image, &digest);
 
-    env.run(&["serve", "--config", config])
+    // What operators see: ready, metrics, status; and the site of the root of trust, live.
+    assert_eq!(get(&addr, "/readyz"), (200, "ready\n".to_owned()));
+    let (code, metrics) = get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("ocituf_signer_last_batch_failed{root_of_trust=\"acme\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "ocituf_signer_seconds_until_expiry{root_of_trust=\"acme\",role=\"timestamp\"}"
+        ),
+        "{metrics}"
+    );
+    let (code, status) = get(&addr, "/v1/roots/acme/status");
+    assert_eq!(code, 200, "{status}");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert!(
+        status["timestamp_version"].as_u64().unwrap() >= 2,
+        "{status}"
+    );
+    assert_eq!(status["roles"]["app"], 1, "{status}");
+    let (code, page) = get(&addr, "/site/acme/");
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("acme/app:1.0") && page.contains(&digest),
+        "the live page lists the image"
+    );
+    let (code, index) = get(&addr, "/site/acme/index.json");
+    assert_eq!(code, 200);
+    assert!(index.contains("acme/app:1.0"), "{index}");
+    assert_eq!(get(&addr, "/site/nobody/").0, 404);
+    assert_eq!(get(&addr, "/v1/roots/nobody/status").0, 404);
+
+    // The next image shows on the live page once signed (site-refresh is 1 s here).
+    let next = place.repo("acme/app:1.1");
+    let next_digest = push_image(&env, &next, "served later");
+    env.run(&["sign", &next, "--key", "app.pem"]).ok();
+    wait_until_visible(&env, &next, &next_digest);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(get(&addr, "/site/acme/").1.contains(&next_digest));
+
+    let config = env.path("signer.toml");
+    env.run(&["serve", "--config", config.to_str().unwrap()])
         .fails(2, &["another signer holds"]);
 
     let pid = serve.0.id().to_string();
@@ -79,4 +168,82 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
     assert!(killed.success());
     let status = serve.0.wait().unwrap();
     assert!(status.success(), "ocituf serve exited with {status}");
+}
+
+/// The online keys in hardware: `ocituf serve` signs snapshot and timestamp inside SoftHSM2.
+#[test]
+fn serve_signs_with_online_keys_that_stay_on_a_token() {
+    let (env, hsm) = crate::pkcs11::token_env();
+    let place = Place {
+        prefix: format!("oci:{}:", env.path("registry").display()),
+    };
+    let online = hsm.uri("online");
+    for k in ["root", "targets", "app"] {
+        env.run(&["key", "generate", "--out", &format!("{k}.pem")])
+            .ok();
+    }
+    let tuf = place.repo("acme/tuf");
+    env.run(&[
+        "init",
+        &tuf,
+        "--name",
+        "acme",
+        "--root-key",
+        "root.pem",
+        "--targets-key",
+        "targets.pem",
+        "--snapshot-key",
+        &online,
+        "--timestamp-key",
+        &online,
+        "--out-root",
+        "acme.root.json",
+    ])
+    .ok();
+    env.run(&[
+        "delegate",
+        &tuf,
+        "--name",
+        "acme",
+        "--role",
+        "app",
+        "--path",
+        "acme/app:*",
+        "--path",
+        "acme/app@*",
+        "--key",
+        "app.pem",
+        "--signing-key",
+        "targets.pem",
+        "--root",
+        "acme.root.json",
+    ])
+    .ok();
+    env.run(&[
+        "trust",
+        "add",
+        &place.repo("acme/*"),
+        "--repo",
+        &tuf,
+        "--name",
+        "acme",
+        "--root",
+        "acme.root.json",
+    ])
+    .ok();
+    let (mut serve, addr) = start_serve(&env, &place, &online);
+    let image = place.repo("acme/app:1.0");
+    let digest = push_image(&env, &image, "online keys in hardware");
+    env.run(&["sign", &image, "--key", "app.pem"]).ok();
+    wait_until_visible(&env, &image, &digest);
+    assert_eq!(get(&addr, "/readyz").0, 200);
+    let status: serde_json::Value =
+        serde_json::from_str(&get(&addr, "/v1/roots/acme/status").1).unwrap();
+    assert!(status["publishes"].as_u64().unwrap() >= 1, "{status}");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &serve.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(serve.0.wait().unwrap().success());
 }

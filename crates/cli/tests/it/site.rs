@@ -1,6 +1,7 @@
 //! `ocituf site`: the static web view, checked in headless Chromium (Debian's `chromium`,
 //! driven by playwright-core from tests/browser/, both installed by
-//! scripts/install-test-deps.sh), from a file:// URL and from a static server on 127.0.0.1.
+//! scripts/install-test-deps.sh), from a file:// URL, from a static server on 127.0.0.1, and
+//! live from `ocituf serve`.
 //!
 //! `OCITUF_UPDATE_SCREENSHOTS=1` writes the screenshots into docs/images/.
 
@@ -223,9 +224,25 @@ fn site_on_distribution_in_chromium_shows_a_moved_tag_as_not_signed() {
     };
     let site = build_site(&env, &place);
     let server = StaticServer::start(&site);
-    let out = browser(&[format!("http://127.0.0.1:{}/", server.port)], None);
-    assert!(out.contains("ok: acme/app:2.0 shows NOT signed"), "{out}");
-    assert!(out.contains("ok: acme/app:1.0 is verified now"), "{out}");
+    // The same page served live by `ocituf serve`, built from the registry at request time.
+    let (_signer, addr) = crate::serve::start_serve(&env, &place, "online.pem");
+    let live = format!("http://{addr}/site/acme/");
+    let out = browser(&[format!("http://127.0.0.1:{}/", server.port), live.clone()], None);
+    assert!(out.contains(&format!("ok: {live}")), "{out}");
+    for check in [
+        "acme/app:2.0 shows NOT signed",
+        "acme/app:1.0 is verified now",
+        "search for acme/app:1.0 finds the image",
+        "role app is flagged as expiring",
+        "pending root version 2 is shown waiting for signatures",
+        "no console errors or warnings",
+    ] {
+        assert_eq!(
+            out.matches(&format!("ok: {check}")).count(),
+            2,
+            "{check}, from the static and the live page: {out}"
+        );
+    }
 }
 
 #[test]

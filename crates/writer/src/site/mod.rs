@@ -24,7 +24,7 @@ use crate::pin::Pin;
 use crate::repo::{Found, MetaRepo};
 use crate::state::State;
 
-pub use render::{escape_html, json_for_script, render};
+pub use render::{escape_html, index_json, json_for_script, render};
 
 /// How many older versions of each targets role the history follows back (parent links).
 pub const MAX_HISTORY: usize = 64;

@@ -1,0 +1,405 @@
+//! The signer's HTTP endpoints (`listen = "ADDR:PORT"` in signer.toml): what operators and
+//! maintainers look at. Clients never need them: they read only the registry.
+//!
+//! - `GET /healthz`: 200 while the process runs.
+//! - `GET /readyz`: 200 once every root of trust has published and its last batch
+//!   succeeded; 503 with the reasons otherwise.
+//! - `GET /metrics`: Prometheus text: publishes, published versions, seconds until the
+//!   timestamp and snapshot expire, whether the last batch failed, forked roles.
+//! - `GET /v1/roots/{name}/status`: the root's [`RootStatus`] as JSON.
+//! - `GET /site/{name}/` (and `index.html`, `index.json`): the static site of `ocituf site`,
+//!   built live from verified metadata (the same [`ocituf_writer::site`] code) at most once
+//!   per `site-refresh`; concurrent requests share one build.
+//!
+//! Only GET is served; a request body is never read. Pages carry the site's own
+//! Content-Security-Policy.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State as AxumState};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ocituf_resolver::RepositoryReference;
+use ocituf_writer::site::{self, CollectOptions};
+use ocituf_writer::{MetaRepo, Pin};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use crate::service::{RootStatus, Signer};
+
+/// How long one live site build may take before the request gets a 503.
+const SITE_BUILD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Expiry warnings on the live site: this long before a role expires.
+const SITE_WARN_WITHIN: time::Duration = time::Duration::days(7);
+
+struct Page {
+    built: Instant,
+    html: String,
+    json: String,
+}
+
+struct Shared {
+    signer: Arc<Signer>,
+    registry: ocituf_oci::RegistryOptions,
+    refresh: Duration,
+    pages: BTreeMap<String, Mutex<Option<Page>>>,
+}
+
+/// The router over `signer`'s roots of trust. `refresh`: how long a built site page is
+/// served before the next request builds it again.
+pub fn router(
+    signer: Arc<Signer>,
+    registry: ocituf_oci::RegistryOptions,
+    refresh: Duration,
+) -> Router {
+    let pages = signer
+        .roots()
+        .map(|n| (n.to_owned(), Mutex::new(None)))
+        .collect();
+    let shared = Arc::new(Shared {
+        signer,
+        registry,
+        refresh,
+        pages,
+    });
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/roots/{name}/status", get(status))
+        .route("/site/{name}", get(site_redirect))
+        .route("/site/{name}/", get(site_html))
+        .route("/site/{name}/index.html", get(site_html))
+        .route("/site/{name}/index.json", get(site_json))
+        .with_state(shared)
+}
+
+/// Serve [`router`] on `listener` until `shutdown` completes (in-flight requests finish).
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    signer: Arc<Signer>,
+    registry: ocituf_oci::RegistryOptions,
+    refresh: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(signer, registry, refresh))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn text(code: StatusCode, body: String) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn not_served(name: &str) -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        format!("root of trust {name:?} is not served by this signer\n"),
+    )
+}
+
+async fn readyz(AxumState(s): AxumState<Arc<Shared>>) -> Response {
+    let mut problems = Vec::new();
+    for name in s.signer.roots() {
+        let Some(st) = s.signer.status(name) else {
+            continue;
+        };
+        if let Some(e) = &st.last_error {
+            problems.push(format!("{name}: last batch failed: {e}"));
+        } else if st.timestamp_version.is_none() {
+            problems.push(format!("{name}: nothing published yet"));
+        }
+    }
+    if problems.is_empty() {
+        text(StatusCode::OK, "ready\n".to_owned())
+    } else {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", problems.join("\n")),
+        )
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition of every root's status at `now`.
+pub fn render_metrics(statuses: &[(String, RootStatus)], now: OffsetDateTime) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    };
+    let root = |n: &str| format!("root_of_trust=\"{}\"", label(n));
+    #[allow(clippy::cast_precision_loss)] // versions and counts are far below 2^52
+    let as_f = |v: u64| v as f64;
+    family(
+        "ocituf_signer_publishes_total",
+        "counter",
+        "Snapshot and timestamp pairs this process published.",
+        statuses
+            .iter()
+            .map(|(n, s)| (root(n), as_f(s.publishes)))
+            .collect(),
+    );
+    family(
+        "ocituf_signer_published_version",
+        "gauge",
+        "The newest published version of each online role.",
+        statuses
+            .iter()
+            .flat_map(|(n, s)| {
+                [
+                    ("timestamp", s.timestamp_version),
+                    ("snapshot", s.snapshot_version),
+                ]
+                .into_iter()
+                .filter_map(move |(role, v)| {
+                    v.map(|v| (format!("{},role=\"{role}\"", root(n)), as_f(v)))
+                })
+            })
+            .collect(),
+    );
+    family(
+        "ocituf_signer_seconds_until_expiry",
+        "gauge",
+        "Seconds until the published timestamp or snapshot expires (negative: expired).",
+        statuses
+            .iter()
+            .flat_map(|(n, s)| {
+                [
+                    ("timestamp", s.timestamp_expires),
+                    ("snapshot", s.snapshot_expires),
+                ]
+                .into_iter()
+                .filter_map(move |(role, at)| {
+                    at.map(|at| {
+                        (
+                            format!("{},role=\"{role}\"", root(n)),
+                            (at - now).as_seconds_f64().round(),
+                        )
+                    })
+                })
+            })
+            .collect(),
+    );
+    family(
+        "ocituf_signer_last_batch_failed",
+        "gauge",
+        "1 when the last batch of this root of trust failed.",
+        statuses
+            .iter()
+            .map(|(n, s)| (root(n), f64::from(u8::from(s.last_error.is_some()))))
+            .collect(),
+    );
+    family(
+        "ocituf_signer_forked_roles",
+        "gauge",
+        "Targets roles whose newest number has rival versions awaiting a writer's merge.",
+        statuses
+            .iter()
+            .map(|(n, s)| (root(n), as_f(s.forked.len() as u64)))
+            .collect(),
+    );
+    out
+}
+
+async fn metrics(AxumState(s): AxumState<Arc<Shared>>) -> Response {
+    let statuses: Vec<(String, RootStatus)> = s
+        .signer
+        .roots()
+        .filter_map(|n| s.signer.status(n).map(|st| (n.to_owned(), st)))
+        .collect();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render_metrics(&statuses, OffsetDateTime::now_utc()),
+    )
+        .into_response()
+}
+
+fn rfc3339(t: Option<OffsetDateTime>) -> serde_json::Value {
+    t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
+async fn status(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    let Some(st) = s.signer.status(&name) else {
+        return not_served(&name);
+    };
+    let body = serde_json::json!({
+        "root_of_trust": name,
+        "timestamp_version": st.timestamp_version,
+        "snapshot_version": st.snapshot_version,
+        "timestamp_expires": rfc3339(st.timestamp_expires),
+        "snapshot_expires": rfc3339(st.snapshot_expires),
+        "roles": st.roles,
+        "forked": st.forked,
+        "publishes": st.publishes,
+        "last_error": st.last_error,
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body:#}\n"),
+    )
+        .into_response()
+}
+
+async fn site_redirect(Path(name): Path<String>) -> Response {
+    // Relative links in the page need the trailing slash.
+    let to = format!("/site/{}/", urlencode(&name));
+    (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, to)]).into_response()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Build (or reuse) the site of `name`; `pick` chooses the HTML or the JSON.
+async fn site_page(s: &Shared, name: &str, pick: fn(&Page) -> (&'static str, String)) -> Response {
+    let (Some(slot), Some(config)) = (s.pages.get(name), s.signer.root_config(name)) else {
+        return not_served(name);
+    };
+    let mut page = slot.lock().await;
+    if page.as_ref().is_none_or(|p| p.built.elapsed() >= s.refresh) {
+        let built = tokio::time::timeout(SITE_BUILD_TIMEOUT, build(s, name, config)).await;
+        match built {
+            Ok(Ok(p)) => *page = Some(p),
+            Ok(Err(e)) => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("could not build the site of {name:?}: {e}\n"),
+                )
+            }
+            Err(_) => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("building the site of {name:?} took over {SITE_BUILD_TIMEOUT:?}\n"),
+                )
+            }
+        }
+    }
+    let Some(p) = page.as_ref() else {
+        return not_served(name);
+    };
+    let (content_type, body) = pick(p);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn build(
+    s: &Shared,
+    name: &str,
+    config: &crate::config::RootConfig,
+) -> ocituf_writer::Result<Page> {
+    let repo_ref = RepositoryReference::parse(&config.repository).map_err(|e| {
+        ocituf_writer::Error::wrap(
+            ocituf_resolver::ErrorKind::Config,
+            format!("root of trust {name:?}: bad repository"),
+            e,
+        )
+    })?;
+    let repo = MetaRepo::open(&repo_ref, name, &s.registry)?;
+    let pin = Pin::Bytes(config.root.clone());
+    let model = site::collect(
+        &repo,
+        &repo_ref,
+        &CollectOptions {
+            pin: Some(&pin),
+            now: OffsetDateTime::now_utc(),
+            warn_within: SITE_WARN_WITHIN,
+            images: None,
+            registry: s.registry.clone(),
+        },
+    )
+    .await?;
+    Ok(Page {
+        built: Instant::now(),
+        html: site::render(&model),
+        json: site::index_json(&model),
+    })
+}
+
+async fn site_html(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    site_page(&s, &name, |p| ("text/html; charset=utf-8", p.html.clone())).await
+}
+
+async fn site_json(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    site_page(&s, &name, |p| ("application/json", p.json.clone())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_escape_labels_and_count_down_to_expiry() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        let st = RootStatus {
+            timestamp_version: Some(7),
+            snapshot_version: Some(5),
+            timestamp_expires: Some(now + time::Duration::hours(1)),
+            publishes: 3,
+            last_error: Some("boom".to_owned()),
+            ..RootStatus::default()
+        };
+        let m = render_metrics(&[("a\"b".to_owned(), st)], now);
+        assert!(
+            m.contains("ocituf_signer_publishes_total{root_of_trust=\"a\\\"b\"} 3"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "ocituf_signer_published_version{root_of_trust=\"a\\\"b\",role=\"timestamp\"} 7"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("ocituf_signer_seconds_until_expiry{root_of_trust=\"a\\\"b\",role=\"timestamp\"} 3600"), "{m}");
+        assert!(
+            m.contains("ocituf_signer_last_batch_failed{root_of_trust=\"a\\\"b\"} 1"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("role=\"snapshot\"} 3600"),
+            "no snapshot expiry was given: {m}"
+        );
+    }
+}
