@@ -227,7 +227,10 @@ fn site_on_distribution_in_chromium_shows_a_moved_tag_as_not_signed() {
     // The same page served live by `ocituf serve`, built from the registry at request time.
     let (_signer, addr) = crate::serve::start_serve(&env, &place, "online.pem");
     let live = format!("http://{addr}/site/acme/");
-    let out = browser(&[format!("http://127.0.0.1:{}/", server.port), live.clone()], None);
+    let out = browser(
+        &[format!("http://127.0.0.1:{}/", server.port), live.clone()],
+        None,
+    );
     assert!(out.contains(&format!("ok: {live}")), "{out}");
     for check in [
         "acme/app:2.0 shows NOT signed",
