@@ -15,7 +15,10 @@ cd "$(dirname "$0")/.."
 # OCITUF=/path/to/ocituf skips the build (used by the CLI tests to run this script).
 if [ -z "${OCITUF:-}" ]; then
     cargo build --release --locked -p ocituf
-    OCITUF="$PWD/target/release/ocituf"
+    # Where cargo put it: $CARGO_TARGET_DIR (relative to this directory) when set.
+    TARGET_DIR=${CARGO_TARGET_DIR:-target}
+    case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
+    OCITUF="$TARGET_DIR/release/ocituf"
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ocituf-quickstart.XXXXXX")

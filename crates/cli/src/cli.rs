@@ -446,6 +446,18 @@ pub struct SignArgs {
     /// Lifetime of the new version of the role
     #[arg(long, default_value = "90d", value_name = "WHEN")]
     pub expires: String,
+    /// Return only once clients can see the image: it verifies, as `ocituf verify` would,
+    /// through a timestamp published by the online signer (or `ocituf publish`)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits before it gives up (exit 5)
+    #[arg(
+        long,
+        default_value = "10m",
+        value_name = "DURATION",
+        requires = "wait"
+    )]
+    pub wait_timeout: String,
 }
 
 #[derive(Debug, Args)]

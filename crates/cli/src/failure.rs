@@ -1,7 +1,7 @@
 //! Exit codes and how errors are printed.
 //!
 //! 0 ok, 1 verification refused, 2 usage or configuration error, 3 registry or network
-//! failure, 4 expired metadata met offline (or in a bundle). The kind is found by walking the error chain from the outside in: the first
+//! failure, 4 expired metadata met offline (or in a bundle), 5 `sign --wait` timed out. The kind is found by walking the error chain from the outside in: the first
 //! error that knows its kind decides.
 
 use std::fmt;
@@ -12,6 +12,8 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_NETWORK: u8 = 3;
 pub const EXIT_EXPIRED: u8 = 4;
+/// `sign --wait` timed out before clients could see the image.
+pub const EXIT_TIMEOUT: u8 = 5;
 
 /// A message with a kind, wrapping the error that caused it (or standing alone). The cause
 /// is kept as `source()`, so the chain is printed and walked like any other.
@@ -111,6 +113,7 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Refused => EXIT_REFUSED,
         ErrorKind::Network => EXIT_NETWORK,
         ErrorKind::Expired => EXIT_EXPIRED,
+        ErrorKind::Timeout => EXIT_TIMEOUT,
         _ => EXIT_CONFIG,
     }
 }

@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Network,
     /// Offline verification met expired metadata: bring a fresh bundle (exit 4).
     Expired,
+    /// A wait for something to become visible (`sign --wait`) ran out of time (exit 5).
+    Timeout,
 }
 
 /// Everything that can go wrong between an image reference and a verified digest.

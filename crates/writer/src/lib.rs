@@ -17,7 +17,7 @@
 //! maintainers), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
 //! from files, the environment and PKCS#11 tokens: [`pkcs11`]), [`bundle`] (air-gap
-//! bundles: export to an OCI layout, import into another registry), [`when`] (durations),
+//! bundles: export to an OCI layout, import into another registry), [`when`] (durations), [`wait`] (until clients see an image),
 //! [`pin`], [`progress`], [`error`].
 //!
 //! Why a crate of its own, above the resolver: it uses the resolver's store opening and
@@ -46,6 +46,7 @@ pub mod root;
 pub mod sign;
 pub mod site;
 pub mod state;
+pub mod wait;
 pub mod when;
 
 pub use authority::{file_bytes, sign_envelope, valid_signatures, Authority};

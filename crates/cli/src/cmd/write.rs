@@ -7,6 +7,7 @@ use ocituf_writer::delegate::{DelegateRequest, HashBins};
 use ocituf_writer::init::InitRequest;
 use ocituf_writer::online::OnlineKeys;
 use ocituf_writer::sign::{Signing, Written};
+use ocituf_writer::wait::{until, Seen, Want, Watch};
 use ocituf_writer::{keys, MetaRepo, Pin, State};
 use time::OffsetDateTime;
 
@@ -178,6 +179,13 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
         }
         if w.roles.is_empty() {
             outln!("{image} is not signed: nothing to yank");
+        } else if a.wait {
+            outln!("yanked {image} from role {}", roles_written(&w));
+            let watch = watch(ctx, &repo_ref, &name, pin.as_ref())?;
+            let timeout = wait_timeout(a)?;
+            if let Seen::Refused(why) = until(&watch, &image, &Want::Refused, timeout).await? {
+                outln!("clients now refuse it: {why}");
+            }
         } else {
             outln!(
                 "yanked {image} from role {}; run `ocituf publish` to make it visible to clients",
@@ -194,7 +202,7 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
     for warning in &w.warnings {
         eprintln!("warning: {warning}");
     }
-    outln!("{}", image.with_digest(manifest.digest));
+    outln!("{}", image.with_digest(manifest.digest.clone()));
     for r in &w.roles {
         if let Some((content, n, t)) = &r.pending {
             outln!(
@@ -203,11 +211,80 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
             );
         }
     }
-    eprintln!(
-        "signed into role {} of {name:?}; run `ocituf publish` (or let the online signer) to make it visible to clients",
-        roles_written(&w)
-    );
+    if !a.wait {
+        eprintln!(
+            "signed into role {} of {name:?}; run `ocituf publish` (or let the online signer) to make it visible to clients",
+            roles_written(&w)
+        );
+        return Ok(());
+    }
+    if let Some(r) = w.roles.iter().find(|r| r.pending.is_some()) {
+        return Err(fail(
+            ErrorKind::Config,
+            format!(
+                "--wait: role {:?} version {} waits for more signatures (see above), so clients \
+                 cannot see the image until other maintainers co-sign; run `ocituf sign --wait` \
+                 again after that, or drop --wait",
+                r.role, r.version
+            ),
+        ));
+    }
+    let watch = watch(ctx, &repo_ref, &name, pin.as_ref())?;
+    let timeout = wait_timeout(a)?;
+    if let Seen::Signed(v) = until(
+        &watch,
+        &image,
+        &Want::Signed(manifest.digest.clone()),
+        timeout,
+    )
+    .await?
+    {
+        eprintln!(
+            "visible to clients: timestamp version {} lists role {:?} version {} with it",
+            v.versions.get("timestamp").copied().unwrap_or(0),
+            v.role,
+            v.role_version
+        );
+    }
     Ok(())
+}
+
+/// `--wait-timeout` as a duration.
+fn wait_timeout(a: &SignArgs) -> anyhow::Result<std::time::Duration> {
+    ocituf_writer::when::parse_duration(&a.wait_timeout)
+        .filter(|d| d.is_positive())
+        .and_then(|d| std::time::Duration::try_from(d).ok())
+        .ok_or_else(|| {
+            fail(
+                ErrorKind::Config,
+                format!(
+                    "--wait-timeout {:?} is not a duration (30s, 10m, 1h)",
+                    a.wait_timeout
+                ),
+            )
+        })
+}
+
+/// How `--wait` looks at the image: as a client pinned to the same root.
+fn watch<'a>(
+    ctx: &'a Context,
+    repo_ref: &'a RepositoryReference,
+    name: &'a str,
+    pin: Option<&'a Pin>,
+) -> anyhow::Result<Watch<'a>> {
+    let pin = pin.ok_or_else(|| {
+        fail(
+            ErrorKind::Config,
+            "--wait needs a pinned root (--root FILE or a trust policy entry with one) to look as a client would".to_owned(),
+        )
+    })?;
+    Ok(Watch {
+        repository: repo_ref,
+        name,
+        pin,
+        registry: ctx.registry.clone(),
+        cache_dir: &ctx.cache_dir,
+    })
 }
 
 pub async fn delegate(ctx: &Context, a: &DelegateArgs) -> anyhow::Result<()> {

@@ -54,8 +54,14 @@ fn two_of_three_release(env: &Env, place: &Place) {
     let image = place.repo("acme/app:1.0");
     push_image(env, &image, "release 1.0");
 
-    // Alice signs on her own: the version waits as pending, clients refuse the image.
-    let out = sign(env, &image, "alice.pem");
+    // Alice signs on her own: the version waits as pending, clients refuse the image; and
+    // `--wait` says at once that waiting cannot help before others co-sign.
+    let waited = env.run(&["sign", &image, "--key", "alice.pem", "--wait"]);
+    waited.fails(
+        2,
+        &["--wait: role \"app\" version 1 waits for more signatures"],
+    );
+    let out = waited.stdout;
     assert!(out.contains("is pending: 1/2 signatures"), "{out}");
     let content = content_of(&out);
     publish(env, place).ok();

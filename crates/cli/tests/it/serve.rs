@@ -149,12 +149,40 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
     assert_eq!(get(&addr, "/v1/roots/nobody/status").0, 404);
 
     // The next image shows on the live page once signed (site-refresh is 1 s here).
+    // `sign --wait` returns once a client would verify it: no polling by the pipeline.
     let next = place.repo("acme/app:1.1");
     let next_digest = push_image(&env, &next, "served later");
-    env.run(&["sign", &next, "--key", "app.pem"]).ok();
-    wait_until_visible(&env, &next, &next_digest);
+    let signed = env.run(&[
+        "sign",
+        &next,
+        "--key",
+        "app.pem",
+        "--wait",
+        "--wait-timeout",
+        "60s",
+    ]);
+    assert!(signed.ok().contains(&next_digest), "{signed:#?}");
+    assert!(
+        signed
+            .stderr
+            .contains("visible to clients: timestamp version"),
+        "{signed:#?}"
+    );
+    assert_eq!(env.run(&["verify", &next]).ok().trim(), next_digest);
     std::thread::sleep(Duration::from_millis(1100));
     assert!(get(&addr, "/site/acme/").1.contains(&next_digest));
+    // `yank --wait` returns once clients refuse it.
+    let yanked = env.run(&[
+        "yank",
+        &next,
+        "--key",
+        "app.pem",
+        "--wait",
+        "--wait-timeout",
+        "60s",
+    ]);
+    assert!(yanked.ok().contains("clients now refuse it"), "{yanked:#?}");
+    env.run(&["verify", &next]).fails(1, &["acme/app:1.1"]);
 
     let config = env.path("signer.toml");
     env.run(&["serve", "--config", config.to_str().unwrap()])
@@ -168,6 +196,47 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
     assert!(killed.success());
     let status = serve.0.wait().unwrap();
     assert!(status.success(), "ocituf serve exited with {status}");
+}
+
+/// With no signer running, `sign --wait` gives up at its timeout with exit 5 and says why.
+#[test]
+fn sign_wait_without_a_signer_times_out_with_its_own_exit_code() {
+    let env = Env::new();
+    let place = Place {
+        prefix: format!("oci:{}:", env.path("registry").display()),
+    };
+    set_up(&env, &place);
+    let image = place.repo("acme/app:1.0");
+    push_image(&env, &image, "nobody publishes");
+    let started = Instant::now();
+    env.run(&[
+        "sign",
+        &image,
+        "--key",
+        "app.pem",
+        "--wait",
+        "--wait-timeout",
+        "2s",
+    ])
+    .fails(
+        5,
+        &[
+            "no timestamp that clients can see shows it within 2s",
+            "ocituf serve",
+            "ocituf publish",
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    env.run(&[
+        "sign",
+        &image,
+        "--key",
+        "app.pem",
+        "--wait",
+        "--wait-timeout",
+        "soon",
+    ])
+    .fails(2, &["--wait-timeout \"soon\" is not a duration"]);
 }
 
 /// The online keys in hardware: `ocituf serve` signs snapshot and timestamp inside SoftHSM2.
