@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use ocituf_tuf::crypto::Signer;
+use ocituf_oci::Digest;
 
-use crate::keys::SigningKey;
+use ocituf_tuf::crypto::Signer;
 use ocituf_tuf::metadata::{Envelope, Role as _, Targets};
 
 use crate::authority::{file_bytes, valid_signatures, Authority};
 use crate::edit::authorised;
 use crate::error::{fail, Result};
+use crate::keys::SigningKey;
 use crate::pin::Pin;
 use crate::repo::{Found, MetaRepo};
 use crate::root::content_digest;
@@ -43,14 +44,14 @@ pub(crate) async fn publish_or_hold(
     repo: &MetaRepo,
     role: &str,
     auth: &Authority,
-    base: Option<&Found>,
+    parent: Option<&Digest>,
     env: &Envelope,
     version: u64,
 ) -> Result<Outcome> {
     let bytes = file_bytes(env)?;
     let signatures = valid_signatures(env, &auth.keys, &auth.keyids);
     if signatures >= auth.threshold {
-        repo.push(role, &bytes, base.map(|f| &f.manifest)).await?;
+        repo.push(role, &bytes, parent).await?;
         return Ok(Outcome::Published {
             version,
             signatures,
@@ -212,11 +213,21 @@ pub async fn cosign(
     ocituf_tuf::editor::sign_envelope(&mut env, &dyn_signers).map_err(|e| {
         crate::Error::wrap(ErrorKind::Config, "could not sign the pending version", e)
     })?;
-    publish_or_hold(repo, role, &auth, base.as_ref(), &env, next).await
+    publish_or_hold(
+        repo,
+        role,
+        &auth,
+        base.as_ref().map(|f| &f.manifest),
+        &env,
+        next,
+    )
+    .await
 }
 
-/// Apply `edit` to the newest version of `role` (`base`), sign the next version with
-/// `signers` (fewer than the threshold), and store it as pending.
+/// Apply `edit` to the newest version of `role`, sign the next version with `signers`
+/// (fewer than the threshold), and store it as pending. Built, as every writer builds, on
+/// every verified version at the newest number merged, not on `base` alone: a pending
+/// version built on one rival would, once co-signed, drop what the others hold.
 pub(crate) async fn propose(
     repo: &MetaRepo,
     role: &str,
@@ -226,20 +237,14 @@ pub(crate) async fn propose(
     base: Option<&Found>,
     edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
 ) -> Result<Outcome> {
-    let mut t = match base {
-        Some(f) => Targets::from_signed(&f.envelope.signed).map_err(|e| {
-            crate::Error::wrap(
-                ErrorKind::Config,
-                format!("role {role:?} version {} is malformed", f.version),
-                e,
-            )
-        })?,
-        None => crate::edit::before_first_version(expires),
-    };
+    let fresh = crate::edit::fresh_base(repo, role, auth, base).await?;
+    let mut t = fresh
+        .targets
+        .unwrap_or_else(|| crate::edit::before_first_version(expires));
     edit(&mut t)?;
     t.version += 1;
     t.expires = expires;
     let (env, _) =
         crate::authority::sign_envelope(crate::edit::to_value(&t)?, signers, Vec::new())?;
-    publish_or_hold(repo, role, auth, base, &env, t.version).await
+    publish_or_hold(repo, role, auth, fresh.parent.as_ref(), &env, t.version).await
 }

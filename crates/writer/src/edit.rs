@@ -210,6 +210,52 @@ async fn merge_newest(
     Ok((merged, Some(winner.manifest.clone())))
 }
 
+/// What a new version of a role builds on.
+pub(crate) struct NextBase {
+    /// The content (`None`: the role has no version yet).
+    pub targets: Option<Targets>,
+    /// The manifest it builds on (`io.ocituf.parent`).
+    pub parent: Option<Digest>,
+    /// Every verified version at the newest number, as listed now.
+    pub tops: Vec<Found>,
+    /// Whether the registry listed a version at least as new as the caller's base.
+    pub fresh: bool,
+}
+
+/// The base of a role's next version: every verified version at the newest number as the
+/// registry lists them now, merged (see [`update_targets_role`] for why one sibling alone
+/// is not enough); `base` only when the registry lists nothing as new as it.
+pub(crate) async fn fresh_base(
+    repo: &MetaRepo,
+    role: &str,
+    auth: &Authority,
+    base: Option<&Found>,
+) -> Result<NextBase> {
+    let tops = repo.newest_all(role, auth).await?;
+    let given = base.map_or(0, |f| f.version);
+    let fresh = tops.first().is_some_and(|f| f.version >= given);
+    let (targets, parent) = match base {
+        _ if fresh => {
+            let (merged, parent) = merge_newest(repo, role, auth, &tops).await?;
+            (Some(merged), parent)
+        }
+        Some(f) => (
+            Some(
+                Targets::from_signed(&f.envelope.signed)
+                    .config(|| format!("role {role:?} version {} is malformed", f.version))?,
+            ),
+            Some(f.manifest.clone()),
+        ),
+        None => (None, None),
+    };
+    Ok(NextBase {
+        targets,
+        parent,
+        tops,
+        fresh,
+    })
+}
+
 /// Apply `edit` to the newest version of `role` and push the result. Then read the role
 /// back: the edit is done once every verified version at the highest version number holds
 /// it and they all say the same. Otherwise (another CI job raced us) rebuild on top of all
@@ -233,24 +279,13 @@ pub async fn update_targets_role(
     edit: &(dyn Fn(&mut Targets) -> Result<bool> + Sync),
 ) -> Result<u64> {
     check_threshold(role, signers, auth)?;
-    let tops = repo.newest_all(role, auth).await?;
-    let given = base.as_ref().map_or(0, |f| f.version);
-    // Every rival is merged in unless the registry shows nothing as new as `base`.
-    let fresh = tops.first().is_some_and(|f| f.version >= given);
-    let mut base: (Option<Targets>, Option<Digest>) = match &base {
-        _ if fresh => {
-            let (merged, parent) = merge_newest(repo, role, auth, &tops).await?;
-            (Some(merged), parent)
-        }
-        Some(f) => (
-            Some(
-                Targets::from_signed(&f.envelope.signed)
-                    .config(|| format!("role {role:?} version {} is malformed", f.version))?,
-            ),
-            Some(f.manifest.clone()),
-        ),
-        None => (None, None),
-    };
+    let NextBase {
+        targets,
+        parent,
+        tops,
+        fresh,
+    } = fresh_base(repo, role, auth, base.as_ref()).await?;
+    let mut base: (Option<Targets>, Option<Digest>) = (targets, parent);
     // Rivals at the top that differ (or lack the edit): the merge is pushed even when it
     // holds the edit already, so that one newest version holds every racer's change.
     let forked = fresh && tops.len() > 1 && !settled(role, &tops, edit)?;
