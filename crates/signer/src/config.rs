@@ -16,6 +16,7 @@
 //! snapshot-expires = "7d"
 //! timestamp-expires = "1d"
 //! resign-every = "6h"                # re-sign this long after the last publish
+//! submit-token-sha256 = ["9f86…"]    # sha256 of each bearer token that may POST submissions
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub struct RootConfig {
     pub snapshot_expires: Duration,
     pub timestamp_expires: Duration,
     pub resign_every: Duration,
+    /// The sha256 (lowercase hex) of each bearer token that may submit role versions of
+    /// this root of trust over HTTP; none: submissions are refused.
+    pub submit_token_sha256: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +79,8 @@ struct RawRoot {
     snapshot_expires: Option<String>,
     timestamp_expires: Option<String>,
     resign_every: Option<String>,
+    #[serde(default)]
+    submit_token_sha256: Vec<String>,
 }
 
 fn config_error(file: &Path, message: impl std::fmt::Display) -> Error {
@@ -90,6 +96,26 @@ fn duration(file: &Path, key: &str, value: Option<&str>, default: &str) -> Resul
             format!("{key} = {text:?} is not a duration (90d, 12h, 30m, 45s, 2w)"),
         )),
     }
+}
+
+/// The `submit-token-sha256` list of root of trust `name`, checked and lowercased.
+fn token_hashes(file: &Path, name: &str, hashes: Vec<String>) -> Result<Vec<String>> {
+    hashes
+        .into_iter()
+        .map(|h| {
+            let h = h.to_ascii_lowercase();
+            if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(h)
+            } else {
+                Err(config_error(
+                    file,
+                    format!(
+                        "root of trust {name:?}: submit-token-sha256 {h:?} is not a sha256 in hex (printf %s \"$TOKEN\" | sha256sum)"
+                    ),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Largest configuration file read.
@@ -182,6 +208,7 @@ impl Config {
                     ),
                 ));
             }
+            let submit_token_sha256 = token_hashes(file, &r.name, r.submit_token_sha256)?;
             roots.push(RootConfig {
                 name: r.name,
                 repository: r.repository,
@@ -191,6 +218,7 @@ impl Config {
                 snapshot_expires,
                 timestamp_expires,
                 resign_every,
+                submit_token_sha256,
             });
         }
         Ok(Config {

@@ -7,11 +7,19 @@
 //! - `GET /metrics`: Prometheus text: publishes, published versions, seconds until the
 //!   timestamp and snapshot expire, whether the last batch failed, forked roles.
 //! - `GET /v1/roots/{name}/status`: the root's [`RootStatus`] as JSON.
+//! - `POST /v1/roots/{name}/submissions` (`Authorization: Bearer TOKEN`, a token whose
+//!   sha256 the root's `submit-token-sha256` lists; body `{"role": "app", "version": 12}`,
+//!   at most 4 KiB; `?wait=SECONDS`, at most 300, default 30): a publisher pushed that
+//!   version; the signer starts a batch and answers once a published timestamp covers it
+//!   (200, `{"fate": "accepted", "timestamp_version": N, "listed": V}`) or when the wait
+//!   runs out (202, `{"fate": "waiting", "why": …}`: not yet visible, with the signer's
+//!   reason). 401 without a bearer token, 403 for a token not of this root, 400 for a
+//!   malformed body, 413 for a large one; none of them changes anything.
 //! - `GET /site/{name}/` (and `index.html`, `index.json`): the static site of `ocituf site`,
 //!   built live from verified metadata (the same [`ocituf_writer::site`] code) at most once
 //!   per `site-refresh`; concurrent requests share one build.
 //!
-//! Only GET is served; a request body is never read. Pages carry the site's own
+//! Only the submission reads a request body, bounded. Pages carry the site's own
 //! Content-Security-Policy.
 
 use std::collections::BTreeMap;
@@ -36,6 +44,11 @@ use crate::service::{RootStatus, Signer};
 const SITE_BUILD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Expiry warnings on the live site: this long before a role expires.
 const SITE_WARN_WITHIN: time::Duration = time::Duration::days(7);
+
+/// Largest submission body.
+const MAX_SUBMISSION: usize = 4096;
+/// Longest `?wait=` of a submission.
+const MAX_SUBMIT_WAIT: u64 = 300;
 
 struct Page {
     built: Instant,
@@ -72,6 +85,10 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/roots/{name}/status", get(status))
+        .route(
+            "/v1/roots/{name}/submissions",
+            axum::routing::post(submit).layer(axum::extract::DefaultBodyLimit::max(MAX_SUBMISSION)),
+        )
         .route("/site/{name}", get(site_redirect))
         .route("/site/{name}/", get(site_html))
         .route("/site/{name}/index.html", get(site_html))
@@ -266,6 +283,115 @@ async fn status(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String>) 
         format!("{body:#}\n"),
     )
         .into_response()
+}
+
+fn json_answer(code: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body:#}\n"),
+    )
+        .into_response()
+}
+
+/// Whether `headers` carry a bearer token whose sha256 is one of `allowed`.
+fn authorised(headers: &axum::http::HeaderMap, allowed: &[String]) -> Result<(), Response> {
+    use sha2::Digest as _;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "submissions need Authorization: Bearer TOKEN\n",
+        )
+            .into_response());
+    };
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    // Compare every listed hash in full: how long this takes says nothing about the token.
+    let known = allowed.iter().fold(false, |found, h| {
+        let same = h.len() == hash.len()
+            && h.bytes()
+                .zip(hash.bytes())
+                .fold(0u8, |d, (a, b)| d | (a ^ b))
+                == 0;
+        found | same
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(text(
+            StatusCode::FORBIDDEN,
+            "this token may not submit to this root of trust\n".to_owned(),
+        ))
+    }
+}
+
+async fn submit(
+    AxumState(s): AxumState<Arc<Shared>>,
+    Path(name): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(config) = s.signer.root_config(&name) else {
+        return not_served(&name);
+    };
+    if let Err(r) = authorised(&headers, &config.submit_token_sha256) {
+        return r;
+    }
+    let bad = |why: &str| text(StatusCode::BAD_REQUEST, format!("{why}\n"));
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return bad("the body is not JSON: send {\"role\": \"ROLE\", \"version\": N}");
+    };
+    let (Some(role), Some(version)) = (v["role"].as_str(), v["version"].as_u64()) else {
+        return bad("the body needs \"role\" (a string) and \"version\" (a number)");
+    };
+    if ocituf_oci::mapping::check_role_name(role).is_err() {
+        return bad("\"role\" is not a role name");
+    }
+    let wait = match query.as_deref().and_then(|q| q.strip_prefix("wait=")) {
+        None if query.is_none() => 30,
+        Some(w) => match w.parse::<u64>() {
+            Ok(n) if n <= MAX_SUBMIT_WAIT => n,
+            _ => return bad("?wait= must be a number of seconds, at most 300"),
+        },
+        None => return bad("the only query parameter is ?wait=SECONDS"),
+    };
+    match s
+        .signer
+        .submit(&name, role, version, Duration::from_secs(wait))
+        .await
+    {
+        Ok(crate::Fate::Accepted {
+            timestamp_version,
+            listed,
+        }) => json_answer(
+            StatusCode::OK,
+            &serde_json::json!({
+                "fate": "accepted",
+                "root_of_trust": name,
+                "role": role,
+                "version": version,
+                "timestamp_version": timestamp_version,
+                "listed": listed,
+            }),
+        ),
+        Err(e) => json_answer(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({
+                "fate": "waiting",
+                "root_of_trust": name,
+                "role": role,
+                "version": version,
+                "why": e.to_string(),
+            }),
+        ),
+    }
 }
 
 async fn site_redirect(Path(name): Path<String>) -> Response {

@@ -23,13 +23,18 @@ impl Drop for Child {
     }
 }
 
+/// The bearer token publishers submit with, and its sha256 (`printf %s TOKEN | sha256sum`),
+/// which is all the signer's configuration holds.
+const TOKEN: &str = "ci-token-for-acme";
+const TOKEN_SHA256: &str = "b7c7bc747adaaa450b675b7a271236d246e9b75be09303720719db54678876fb";
+
 /// signer.toml serving `acme` in `place` with `online` as its snapshot and timestamp key,
 /// its HTTP endpoints on a port the kernel picks on 127.0.0.1.
 fn signer_config(env: &Env, place: &Place, online: &str) -> std::path::PathBuf {
     env.write(
         "signer.toml",
         &format!(
-            "lock-file = \"signer.lock\"\npoll-interval = \"1s\"\nlisten = \"127.0.0.1:0\"\nsite-refresh = \"1s\"\n\n[[root-of-trust]]\nname = \"acme\"\nrepository = \"{}\"\nroot = \"acme.root.json\"\nsnapshot-key = \"{online}\"\ntimestamp-key = \"{online}\"\nresign-every = \"1h\"\n",
+            "lock-file = \"signer.lock\"\npoll-interval = \"1s\"\nlisten = \"127.0.0.1:0\"\nsite-refresh = \"1s\"\n\n[[root-of-trust]]\nname = \"acme\"\nrepository = \"{}\"\nroot = \"acme.root.json\"\nsnapshot-key = \"{online}\"\ntimestamp-key = \"{online}\"\nresign-every = \"1h\"\nsubmit-token-sha256 = [\"{TOKEN_SHA256}\"]\n",
             place.repo("acme/tuf")
         ),
     )
@@ -64,15 +69,28 @@ pub fn start_serve(env: &Env, place: &Place, online: &str) -> (Child, String) {
 
 /// One HTTP/1.1 GET to the signer on loopback: (status code, body).
 pub fn get(addr: &str, path: &str) -> (u16, String) {
+    request(addr, "GET", path, &[], b"")
+}
+
+/// One HTTP/1.1 request to the signer on loopback: (status code, body).
+fn request(addr: &str, method: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // A refused body may be answered before all of it is sent.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
     let code = raw
         .split(' ')
         .nth(1)
@@ -96,6 +114,46 @@ fn wait_until_visible(env: &Env, image: &str, digest: &str) {
         std::thread::sleep(Duration::from_millis(300));
     }
     panic!("never visible to clients: {last:#?}");
+}
+
+/// The submission API of a signer whose `app` role is at version 1: refusals change
+/// nothing; a pushed version is accepted once a published timestamp covers it.
+fn check_submissions(addr: &str) {
+    let submit = |auth: Option<&str>, body: &[u8], query: &str| {
+        let header = auth.map(|t| format!("Authorization: Bearer {t}"));
+        let headers: Vec<&str> = header.iter().map(String::as_str).collect();
+        request(
+            addr,
+            "POST",
+            &format!("/v1/roots/acme/submissions{query}"),
+            &headers,
+            body,
+        )
+    };
+    let good = br#"{"role": "app", "version": 1}"#;
+    assert_eq!(submit(None, good, "").0, 401);
+    assert_eq!(submit(Some("not-the-token"), good, "").0, 403);
+    assert_eq!(submit(Some(TOKEN), b"{not json", "").0, 400);
+    assert_eq!(submit(Some(TOKEN), br#"{"role": "app"}"#, "").0, 400);
+    assert_eq!(
+        submit(Some(TOKEN), br#"{"role": "", "version": 1}"#, "").0,
+        400
+    );
+    assert_eq!(submit(Some(TOKEN), good, "?wait=9999").0, 400);
+    assert_eq!(submit(Some(TOKEN), &vec![b' '; 64 * 1024], "").0, 413);
+    assert_eq!(
+        request(addr, "POST", "/v1/roots/nobody/submissions", &[], good).0,
+        404
+    );
+    let (code, fate) = submit(Some(TOKEN), good, "?wait=60");
+    assert_eq!(code, 200, "{fate}");
+    let fate: serde_json::Value = serde_json::from_str(&fate).unwrap();
+    assert_eq!(fate["fate"], "accepted", "{fate}");
+    assert!(fate["timestamp_version"].as_u64().unwrap() >= 2, "{fate}");
+    // A version nobody pushed is not covered: the answer says so when the wait runs out.
+    let (code, fate) = submit(Some(TOKEN), br#"{"role": "app", "version": 99}"#, "?wait=2");
+    assert_eq!(code, 202, "{fate}");
+    assert!(fate.contains("\"fate\": \"waiting\""), "{fate}");
 }
 
 #[test]
@@ -149,6 +207,8 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
     assert_eq!(get(&addr, "/v1/roots/nobody/status").0, 404);
 
     // The next image shows on the live page once signed (site-refresh is 1 s here).
+    check_submissions(&addr);
+
     // `sign --wait` returns once a client would verify it: no polling by the pipeline.
     let next = place.repo("acme/app:1.1");
     let next_digest = push_image(&env, &next, "served later");
