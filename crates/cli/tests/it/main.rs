@@ -23,6 +23,7 @@ mod registries;
 mod registries_roles;
 mod root_sign;
 mod serve;
+mod serve_kill;
 mod setup;
 mod site;
 mod support;
