@@ -139,7 +139,9 @@ signers are safe: a version that lost a race is rebuilt on top of the winner.
 Examples:
   docker push registry.example.com/acme/app:1.4
   ocituf sign registry.example.com/acme/app:1.4 --key env:ACME_APP_KEY
-  ocituf sign oci:./reg:acme/app:1.0 --key team.pem --repo oci:./reg:acme/tuf --name acme")]
+  ocituf sign oci:./reg:acme/app:1.0 --key team.pem --repo oci:./reg:acme/tuf --name acme
+  ocituf sign reg.example.com/acme/app:1.4 reg.example.com/acme/api:2.0 --key team.pem
+  built-images.sh | ocituf sign --from - --key team.pem --wait")]
     Sign(SignArgs),
 
     /// Remove an image tag's signature, so clients refuse it
@@ -426,9 +428,14 @@ pub struct DelegateArgs {
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The image: registry.example.com/acme/app:1.4 or oci:DIR:acme/app:1.4
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    /// The image: registry.example.com/acme/app:1.4 or oci:DIR:acme/app:1.4; sign takes
+    /// several (one new version per role touched), yank one
+    #[arg(value_name = "IMAGE", required_unless_present = "from")]
+    pub images: Vec<String>,
+    /// Also sign the images listed in FILE, one a line (`-`: standard input; blank lines and
+    /// lines starting with # are skipped)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<String>,
     /// A private key of the responsible role; repeat up to its threshold
     #[arg(long = "key", value_name = "KEY", required = true)]
     pub keys: Vec<String>,

@@ -141,6 +141,38 @@ pub async fn sign_image(
     apply_changes(repo, state, &changes, who).await
 }
 
+/// One image of a batch: `repository:tag` naming `manifest`.
+#[derive(Debug, Clone)]
+pub struct ImageToSign {
+    pub repository: String,
+    pub tag: String,
+    pub manifest: ImageManifest,
+}
+
+/// Sign many images in one write: both names of each, and ONE new version per role touched
+/// (not one per image), so a batch of N images into one role costs one version.
+///
+/// # Errors
+/// As [`apply_changes`]: every tag name must be signable with the keys given (digest names
+/// that cannot be are left out with a warning).
+pub async fn sign_images(
+    repo: &MetaRepo,
+    state: &State,
+    images: &[ImageToSign],
+    who: &Signing<'_>,
+) -> Result<Written> {
+    let mut changes = Vec::with_capacity(images.len() * 2);
+    let mut primary = Vec::with_capacity(images.len() * 2);
+    for i in images {
+        let file = i.manifest.target_file();
+        changes.push((tag_target(&i.repository, &i.tag), Some(file.clone())));
+        primary.push(true);
+        changes.push((digest_target(&i.repository, &i.manifest.digest), Some(file)));
+        primary.push(false);
+    }
+    apply_changes_strict(repo, state, &changes, &primary, who).await
+}
+
 /// Remove `repository:tag`, and `repository@digest` of the manifest it named unless another
 /// tag of the repository still names that manifest. A tag that is not signed changes nothing.
 ///
@@ -204,13 +236,27 @@ pub async fn apply_changes(
     changes: &[Change],
     who: &Signing<'_>,
 ) -> Result<Written> {
+    let primary: Vec<bool> = (0..changes.len()).map(|i| i == 0).collect();
+    apply_changes_strict(repo, state, changes, &primary, who).await
+}
+
+/// [`apply_changes`] where `primary[i]` says whether name `i` must be signable (else it is
+/// left out with a warning).
+async fn apply_changes_strict(
+    repo: &MetaRepo,
+    state: &State,
+    changes: &[Change],
+    primary: &[bool],
+    who: &Signing<'_>,
+) -> Result<Written> {
     let mut by_role: BTreeMap<String, Vec<Change>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut warnings = Vec::new();
     for (i, (name, file)) in changes.iter().enumerate() {
-        let role = match pick_role(state, name, who.role, i == 0, who.keys) {
+        let strict = primary.get(i).copied().unwrap_or(false);
+        let role = match pick_role(state, name, who.role, strict, who.keys) {
             Ok(r) => r,
-            Err(e) if i > 0 => {
+            Err(e) if !strict => {
                 warnings.push(format!("{name} is left out: {}", e.message));
                 continue;
             }

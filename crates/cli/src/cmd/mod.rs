@@ -8,6 +8,7 @@ mod project;
 mod proxy;
 mod root;
 mod serve;
+mod sign;
 mod site;
 mod status;
 mod trust;
@@ -42,8 +43,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(a) => write::init(&ctx, &a).await,
         Command::Publish(a) => write::publish(&ctx, &a).await,
         Command::Serve(_) => serve::run(&ctx, config_flag.as_deref()).await,
-        Command::Sign(a) => write::sign(&ctx, &a, false).await,
-        Command::Yank(a) => write::sign(&ctx, &a, true).await,
+        Command::Sign(a) => sign::sign(&ctx, &a, false).await,
+        Command::Yank(a) => sign::sign(&ctx, &a, true).await,
         Command::Delegate(a) => write::delegate(&ctx, &a).await,
         Command::Project(c) => project::run_project(&ctx, c).await,
         Command::Maintainer(c) => project::run_maintainer(&ctx, c).await,

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `ocituf` binary: help text snapshots, exit codes, error messages,
 //! and every command against an OCI layout (and the test registries).
 
+mod batch;
 mod bundle;
 mod bundle_attacks;
 mod containerd_verifier;
