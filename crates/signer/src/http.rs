@@ -5,7 +5,8 @@
 //! - `GET /readyz`: 200 once every root of trust has published and its last batch
 //!   succeeded; 503 with the reasons otherwise.
 //! - `GET /metrics`: Prometheus text: publishes, published versions, seconds until the
-//!   timestamp and snapshot expire, whether the last batch failed, forked roles.
+//!   timestamp and snapshot expire, whether the last batch failed, forked roles, queue
+//!   depth, leadership, and histograms of submission-to-covered and publish times.
 //! - `GET /v1/roots/{name}/status`: the root's [`RootStatus`] as JSON.
 //! - `POST /v1/roots/{name}/submissions` (`Authorization: Bearer TOKEN`, a token whose
 //!   sha256 the root's `submit-token-sha256` lists; body `{"role": "app", "version": 12}`,
@@ -38,6 +39,7 @@ use ocituf_writer::{MetaRepo, Pin};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+use crate::metrics::{Histogram, RootMetrics};
 use crate::service::{RootStatus, Signer};
 
 /// How long one live site build may take before the request gets a 503.
@@ -157,8 +159,30 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The Prometheus text exposition of every root's status at `now`.
-pub fn render_metrics(statuses: &[(String, RootStatus)], now: OffsetDateTime) -> String {
+/// One root of trust's status and counters, as `/metrics` shows them.
+pub struct MetricsOf {
+    pub name: String,
+    pub status: RootStatus,
+    pub counters: RootMetrics,
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, rows: &[(String, &Histogram)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (labels, h) in rows {
+        for (le, n) in h.cumulative() {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_seconds);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+    }
+}
+
+/// The Prometheus text exposition of every root's status and counters at `now`.
+pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
+    let statuses: Vec<(String, RootStatus)> = roots
+        .iter()
+        .map(|r| (r.name.clone(), r.status.clone()))
+        .collect();
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -237,19 +261,58 @@ pub fn render_metrics(statuses: &[(String, RootStatus)], now: OffsetDateTime) ->
             .map(|(n, s)| (root(n), as_f(s.forked.len() as u64)))
             .collect(),
     );
+    family(
+        "ocituf_signer_queue_depth",
+        "gauge",
+        "Submissions waiting for a timestamp to cover them.",
+        roots
+            .iter()
+            .map(|r| (root(&r.name), as_f(r.counters.waiting)))
+            .collect(),
+    );
+    family(
+        "ocituf_signer_leader",
+        "gauge",
+        "1 while this instance is the one writer of the root's snapshot and timestamp (without a database: the instance lock, always 1).",
+        roots.iter().map(|r| (root(&r.name), 1.0)).collect(),
+    );
+    histogram(
+        &mut out,
+        "ocituf_signer_submission_seconds",
+        "From a submission to the published timestamp that covered it.",
+        &roots
+            .iter()
+            .map(|r| (root(&r.name), &r.counters.submission_seconds))
+            .collect::<Vec<_>>(),
+    );
+    histogram(
+        &mut out,
+        "ocituf_signer_publish_seconds",
+        "How long one publish of snapshot and timestamp took.",
+        &roots
+            .iter()
+            .map(|r| (root(&r.name), &r.counters.publish_seconds))
+            .collect::<Vec<_>>(),
+    );
     out
 }
 
 async fn metrics(AxumState(s): AxumState<Arc<Shared>>) -> Response {
-    let statuses: Vec<(String, RootStatus)> = s
+    let roots: Vec<MetricsOf> = s
         .signer
         .roots()
-        .filter_map(|n| s.signer.status(n).map(|st| (n.to_owned(), st)))
+        .filter_map(|n| {
+            Some(MetricsOf {
+                name: n.to_owned(),
+                status: s.signer.status(n)?,
+                counters: s.signer.metrics(n)?,
+            })
+        })
         .collect();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render_metrics(&statuses, OffsetDateTime::now_utc()),
+        render_metrics(&roots, OffsetDateTime::now_utc()),
     )
         .into_response()
 }
@@ -507,7 +570,25 @@ mod tests {
             last_error: Some("boom".to_owned()),
             ..RootStatus::default()
         };
-        let m = render_metrics(&[("a\"b".to_owned(), st)], now);
+        let mut counters = RootMetrics {
+            waiting: 2,
+            ..RootMetrics::default()
+        };
+        counters
+            .submission_seconds
+            .observe(std::time::Duration::from_millis(700));
+        let m = render_metrics(
+            &[MetricsOf {
+                name: "a\"b".to_owned(),
+                status: st,
+                counters,
+            }],
+            now,
+        );
+        assert!(m.contains("ocituf_signer_queue_depth{root_of_trust=\"a\\\"b\"} 2"), "{m}");
+        assert!(m.contains("ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"0.5\"} 0"), "{m}");
+        assert!(m.contains("ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"1\"} 1"), "{m}");
+        assert!(m.contains("ocituf_signer_submission_seconds_count{root_of_trust=\"a\\\"b\"} 1"), "{m}");
         assert!(
             m.contains("ocituf_signer_publishes_total{root_of_trust=\"a\\\"b\"} 3"),
             "{m}"

@@ -19,7 +19,8 @@
 //! local lock file ([`lock`]).
 //!
 //! Modules: [`config`] (signer.toml), [`service`] (one worker per root of trust, batching
-//! and re-signing), [`http`] (health, metrics, status and the live site pages), [`lock`]
+//! and re-signing), [`http`] (health, metrics, status and the live site pages), [`metrics`] (counters
+//! and histograms), [`lock`]
 //! (the single-instance lock).
 #![cfg_attr(
     not(test),
@@ -30,6 +31,7 @@
 pub mod config;
 pub mod http;
 pub mod lock;
+pub mod metrics;
 pub mod service;
 
 pub use config::{Config, RootConfig};

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, RootConfig};
 use crate::lock::InstanceLock;
+use crate::metrics::{Counters, RootMetrics};
 
 /// What a root of trust looks like to clients right now, as this signer last published it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +58,7 @@ struct Root {
     config: RootConfig,
     wake: Notify,
     status: watch::Sender<RootStatus>,
+    counters: Counters,
 }
 
 /// A running signer: one worker task per root of trust.
@@ -103,6 +105,7 @@ impl Signer {
                 config: rc.clone(),
                 wake: Notify::new(),
                 status: watch::channel(RootStatus::default()).0,
+                counters: Counters::default(),
             });
             roots.insert(rc.name.clone(), root.clone());
             tasks.push(tokio::spawn(worker(
@@ -132,6 +135,11 @@ impl Signer {
         self.roots.get(name).map(|r| &r.config)
     }
 
+    /// The counters of root of trust `name` for `/metrics` (`None`: not served here).
+    pub fn metrics(&self, name: &str) -> Option<RootMetrics> {
+        self.roots.get(name).map(|r| r.counters.read())
+    }
+
     /// The status of root of trust `name` (`None`: not served here).
     pub fn status(&self, name: &str) -> Option<RootStatus> {
         self.roots.get(name).map(|r| r.status.borrow().clone())
@@ -158,6 +166,8 @@ impl Signer {
                 format!("root of trust {name:?} is not served by this signer"),
             )
         })?;
+        let waiting = root.counters.wait();
+        let started = std::time::Instant::now();
         let mut rx = root.status.subscribe();
         root.wake.notify_one();
         let covered = |s: &RootStatus| match (s.timestamp_version, s.roles.get(role)) {
@@ -185,6 +195,7 @@ impl Signer {
             }
         };
         let Ok(fate) = tokio::time::timeout(timeout, wait).await else {
+            drop(waiting);
             let last = root.status.borrow().last_error.clone();
             let why = last.map_or_else(
                 || " (is it pushed, and signed by the keys its delegator names?)".to_owned(),
@@ -197,6 +208,9 @@ impl Signer {
                 ),
             ));
         };
+        if fate.is_ok() {
+            root.counters.covered(started.elapsed());
+        }
         fate
     }
 
@@ -283,7 +297,9 @@ async fn batch(
         snapshot_expires: whole(now + root.config.snapshot_expires),
         timestamp_expires: whole(now + root.config.timestamp_expires),
     };
+    let started = std::time::Instant::now();
     let p = publish_state(repo, &state, &online).await?;
+    root.counters.published(started.elapsed());
     *last = Some(Last { meta, at: now });
     root.status.send_modify(|s| {
         s.snapshot_version = Some(p.snapshot_version);

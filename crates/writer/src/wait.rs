@@ -100,7 +100,7 @@ pub async fn until(
                 ErrorKind::Timeout,
                 format!(
                     "{image} was {}, but no timestamp that clients can see shows it within \
-                     {timeout:?} (last look: {last}); is `ocituf serve` running for {:?}? \
+                     {timeout:.0?} (last look: {last}); is `ocituf serve` running for {:?}? \
                      Or run `ocituf publish`",
                     if matches!(want, Want::Signed(_)) {
                         "signed"

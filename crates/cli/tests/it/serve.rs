@@ -186,9 +186,18 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
         ),
         "{metrics}"
     );
-    let (code, status) = get(&addr, "/v1/roots/acme/status");
-    assert_eq!(code, 200, "{status}");
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    // The status follows the publish that clients already see (it is updated once the
+    // publish returns): look until it lists app, at most 30 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let (code, status) = get(&addr, "/v1/roots/acme/status");
+        assert_eq!(code, 200, "{status}");
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        if status["roles"]["app"] == 1 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(
         status["timestamp_version"].as_u64().unwrap() >= 2,
         "{status}"
@@ -208,6 +217,19 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
 
     // The next image shows on the live page once signed (site-refresh is 1 s here).
     check_submissions(&addr);
+    let metrics = get(&addr, "/metrics").1;
+    for line in [
+        "ocituf_signer_queue_depth{root_of_trust=\"acme\"} 0",
+        "ocituf_signer_leader{root_of_trust=\"acme\"} 1",
+        "ocituf_signer_submission_seconds_count{root_of_trust=\"acme\"} 1",
+        "ocituf_signer_submission_seconds_bucket{root_of_trust=\"acme\",le=\"+Inf\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(
+        !metrics.contains("ocituf_signer_publish_seconds_count{root_of_trust=\"acme\"} 0"),
+        "{metrics}"
+    );
 
     // `sign --wait` returns once a client would verify it: no polling by the pipeline.
     let next = place.repo("acme/app:1.1");

@@ -1,0 +1,96 @@
+//! Signed images per second end to end through the online signer (issue 7): P concurrent
+//! publishers each push an image, sign it into the team role `app` (the writer's edit
+//! protocol, rebuilding after lost races), submit it to the signer and wait until a
+//! published timestamp covers it. Sign-to-visible latency is measured per image, from the
+//! start of the signature to the accepting answer.
+//!
+//! Set-up: distribution 2.8 (the fallback registry) from the testkit on 127.0.0.1, the
+//! signer in-process, the publishers as tasks of one tokio runtime (4 worker threads).
+//!
+//! Run: `cargo bench -p ocituf-signer --bench throughput` (optional arguments: PUBLISHERS
+//! IMAGES_EACH pairs, default `16 4 64 1`). Prints a table on stdout.
+
+// Figures are printed as floats; the counts are far below 2^52.
+#![allow(clippy::cast_precision_loss)]
+
+#[path = "../tests/it/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fixture::{Org, Registry};
+
+async fn run(publishers: usize, images: usize) -> (f64, Vec<Duration>, u64) {
+    let org = Arc::new(Org::new(Registry::Distribution(ocituf_testkit::Distribution::start())).await);
+    let signer = Arc::new(org.start_signer());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..publishers {
+        let org = org.clone();
+        let signer = signer.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for i in 0..images {
+                let tag = format!("p{p}-i{i}");
+                org.push_image(&tag).await;
+                let t = Instant::now();
+                let (role, version) = org.sign(&tag).await;
+                signer
+                    .submit("acme", &role, version, Duration::from_secs(600))
+                    .await
+                    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.expect("a publisher panicked"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let publishes = signer.status("acme").map_or(0, |s| s.publishes);
+    if let Some(s) = Arc::into_inner(signer) {
+        s.stop().await;
+    }
+    latencies.sort();
+    ((publishers * images) as f64 / elapsed, latencies, publishes)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let pairs: Vec<(usize, usize)> = if args.len() >= 2 {
+        args.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect()
+    } else {
+        vec![(16, 4), (64, 1)]
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    println!("| publishers | images | images/s | p50 sign-to-visible | p99 | timestamps published |");
+    println!("|---|---|---|---|---|---|");
+    for (p, n) in pairs {
+        let (rate, lat, publishes) = rt.block_on(run(p, n));
+        println!(
+            "| {p} | {} | {rate:.2} | {:.2} s | {:.2} s | {publishes} |",
+            p * n,
+            pct(&lat, 0.5),
+            pct(&lat, 0.99)
+        );
+    }
+}
