@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use fixture::{Org, Registry};
 
 async fn run(publishers: usize, images: usize) -> (f64, Vec<Duration>, u64) {
-    let org = Arc::new(Org::new(Registry::Distribution(ocituf_testkit::Distribution::start())).await);
+    let org =
+        Arc::new(Org::new(Registry::Distribution(ocituf_testkit::Distribution::start())).await);
     let signer = Arc::new(org.start_signer());
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -51,19 +52,24 @@ async fn run(publishers: usize, images: usize) -> (f64, Vec<Duration>, u64) {
         latencies.extend(t.await.expect("a publisher panicked"));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let publishes = signer.status("acme").map_or(0, |s| s.publishes);
+    let timestamps = signer.status("acme").map_or(0, |s| s.publishes);
     if let Some(s) = Arc::into_inner(signer) {
         s.stop().await;
     }
     latencies.sort();
-    ((publishers * images) as f64 / elapsed, latencies, publishes)
+    (
+        (publishers * images) as f64 / elapsed,
+        latencies,
+        timestamps,
+    )
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
+/// The `per_mille`/1000 quantile of `sorted` (nearest rank).
+fn pct(sorted: &[Duration], per_mille: usize) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    let i = ((sorted.len() - 1) * per_mille + 500) / 1000;
     sorted[i.min(sorted.len() - 1)].as_secs_f64()
 }
 
@@ -73,7 +79,10 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let pairs: Vec<(usize, usize)> = if args.len() >= 2 {
-        args.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect()
+        args.chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| (c[0], c[1]))
+            .collect()
     } else {
         vec![(16, 4), (64, 1)]
     };
@@ -82,15 +91,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    println!("| publishers | images | images/s | p50 sign-to-visible | p99 | timestamps published |");
+    println!(
+        "| publishers | images | images/s | p50 sign-to-visible | p99 | timestamps published |"
+    );
     println!("|---|---|---|---|---|---|");
     for (p, n) in pairs {
         let (rate, lat, publishes) = rt.block_on(run(p, n));
         println!(
             "| {p} | {} | {rate:.2} | {:.2} s | {:.2} s | {publishes} |",
             p * n,
-            pct(&lat, 0.5),
-            pct(&lat, 0.99)
+            pct(&lat, 500),
+            pct(&lat, 990)
         );
     }
 }

@@ -166,6 +166,13 @@ pub struct MetricsOf {
     pub counters: RootMetrics,
 }
 
+fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+    }
+}
+
 fn histogram(out: &mut String, name: &str, help: &str, rows: &[(String, &Histogram)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
     for (labels, h) in rows {
@@ -177,6 +184,48 @@ fn histogram(out: &mut String, name: &str, help: &str, rows: &[(String, &Histogr
     }
 }
 
+/// The families of [`RootMetrics`]: queue depth, leadership and the two histograms.
+fn counter_families(out: &mut String, roots: &[MetricsOf]) {
+    let root = |n: &str| format!("root_of_trust=\"{}\"", label(n));
+    #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
+    let as_f = |v: u64| v as f64;
+    family(
+        out,
+        "ocituf_signer_queue_depth",
+        "gauge",
+        "Submissions waiting for a timestamp to cover them.",
+        roots
+            .iter()
+            .map(|r| (root(&r.name), as_f(r.counters.waiting)))
+            .collect(),
+    );
+    family(
+        out,
+        "ocituf_signer_leader",
+        "gauge",
+        "1 while this instance is the one writer of the root's snapshot and timestamp (without a database: the instance lock, always 1).",
+        roots.iter().map(|r| (root(&r.name), 1.0)).collect(),
+    );
+    histogram(
+        out,
+        "ocituf_signer_submission_seconds",
+        "From a submission to the published timestamp that covered it.",
+        &roots
+            .iter()
+            .map(|r| (root(&r.name), &r.counters.submission_seconds))
+            .collect::<Vec<_>>(),
+    );
+    histogram(
+        out,
+        "ocituf_signer_publish_seconds",
+        "How long one publish of snapshot and timestamp took.",
+        &roots
+            .iter()
+            .map(|r| (root(&r.name), &r.counters.publish_seconds))
+            .collect::<Vec<_>>(),
+    );
+}
+
 /// The Prometheus text exposition of every root's status and counters at `now`.
 pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
     let statuses: Vec<(String, RootStatus)> = roots
@@ -184,16 +233,11 @@ pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
         .map(|r| (r.name.clone(), r.status.clone()))
         .collect();
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in rows {
-            let _ = writeln!(out, "{name}{{{labels}}} {v}");
-        }
-    };
     let root = |n: &str| format!("root_of_trust=\"{}\"", label(n));
     #[allow(clippy::cast_precision_loss)] // versions and counts are far below 2^52
     let as_f = |v: u64| v as f64;
     family(
+        &mut out,
         "ocituf_signer_publishes_total",
         "counter",
         "Snapshot and timestamp pairs this process published.",
@@ -203,6 +247,7 @@ pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
             .collect(),
     );
     family(
+        &mut out,
         "ocituf_signer_published_version",
         "gauge",
         "The newest published version of each online role.",
@@ -221,6 +266,7 @@ pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
             .collect(),
     );
     family(
+        &mut out,
         "ocituf_signer_seconds_until_expiry",
         "gauge",
         "Seconds until the published timestamp or snapshot expires (negative: expired).",
@@ -244,6 +290,7 @@ pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
             .collect(),
     );
     family(
+        &mut out,
         "ocituf_signer_last_batch_failed",
         "gauge",
         "1 when the last batch of this root of trust failed.",
@@ -253,6 +300,7 @@ pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
             .collect(),
     );
     family(
+        &mut out,
         "ocituf_signer_forked_roles",
         "gauge",
         "Targets roles whose newest number has rival versions awaiting a writer's merge.",
@@ -261,39 +309,7 @@ pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
             .map(|(n, s)| (root(n), as_f(s.forked.len() as u64)))
             .collect(),
     );
-    family(
-        "ocituf_signer_queue_depth",
-        "gauge",
-        "Submissions waiting for a timestamp to cover them.",
-        roots
-            .iter()
-            .map(|r| (root(&r.name), as_f(r.counters.waiting)))
-            .collect(),
-    );
-    family(
-        "ocituf_signer_leader",
-        "gauge",
-        "1 while this instance is the one writer of the root's snapshot and timestamp (without a database: the instance lock, always 1).",
-        roots.iter().map(|r| (root(&r.name), 1.0)).collect(),
-    );
-    histogram(
-        &mut out,
-        "ocituf_signer_submission_seconds",
-        "From a submission to the published timestamp that covered it.",
-        &roots
-            .iter()
-            .map(|r| (root(&r.name), &r.counters.submission_seconds))
-            .collect::<Vec<_>>(),
-    );
-    histogram(
-        &mut out,
-        "ocituf_signer_publish_seconds",
-        "How long one publish of snapshot and timestamp took.",
-        &roots
-            .iter()
-            .map(|r| (root(&r.name), &r.counters.publish_seconds))
-            .collect::<Vec<_>>(),
-    );
+    counter_families(&mut out, roots);
     out
 }
 
@@ -585,10 +601,26 @@ mod tests {
             }],
             now,
         );
-        assert!(m.contains("ocituf_signer_queue_depth{root_of_trust=\"a\\\"b\"} 2"), "{m}");
-        assert!(m.contains("ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"0.5\"} 0"), "{m}");
-        assert!(m.contains("ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"1\"} 1"), "{m}");
-        assert!(m.contains("ocituf_signer_submission_seconds_count{root_of_trust=\"a\\\"b\"} 1"), "{m}");
+        assert!(
+            m.contains("ocituf_signer_queue_depth{root_of_trust=\"a\\\"b\"} 2"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"0.5\"} 0"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"1\"} 1"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains("ocituf_signer_submission_seconds_count{root_of_trust=\"a\\\"b\"} 1"),
+            "{m}"
+        );
         assert!(
             m.contains("ocituf_signer_publishes_total{root_of_trust=\"a\\\"b\"} 3"),
             "{m}"

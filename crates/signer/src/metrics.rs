@@ -96,7 +96,11 @@ impl Counters {
     pub fn read(&self) -> RootMetrics {
         RootMetrics {
             waiting: self.waiting.load(Ordering::Relaxed),
-            submission_seconds: self.submissions.lock().map(|h| h.clone()).unwrap_or_default(),
+            submission_seconds: self
+                .submissions
+                .lock()
+                .map(|h| h.clone())
+                .unwrap_or_default(),
             publish_seconds: self.publishes.lock().map(|h| h.clone()).unwrap_or_default(),
         }
     }

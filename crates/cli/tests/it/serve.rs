@@ -116,6 +116,54 @@ fn wait_until_visible(env: &Env, image: &str, digest: &str) {
     panic!("never visible to clients: {last:#?}");
 }
 
+/// What operators see once `acme/app:1.0` (`digest`) is visible: ready, metrics, status,
+/// and the site of the root of trust, live.
+fn check_operator_endpoints(addr: &str, digest: &str) {
+    assert_eq!(get(addr, "/readyz"), (200, "ready\n".to_owned()));
+    let (code, metrics) = get(addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("ocituf_signer_last_batch_failed{root_of_trust=\"acme\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "ocituf_signer_seconds_until_expiry{root_of_trust=\"acme\",role=\"timestamp\"}"
+        ),
+        "{metrics}"
+    );
+    // The status follows the publish that clients already see (it is updated once the
+    // publish returns): look until it lists app, at most 30 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let (code, status) = get(addr, "/v1/roots/acme/status");
+        assert_eq!(code, 200, "{status}");
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        if status["roles"]["app"] == 1 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        status["timestamp_version"].as_u64().unwrap() >= 2,
+        "{status}"
+    );
+    assert_eq!(status["roles"]["app"], 1, "{status}");
+    let (code, page) = get(addr, "/site/acme/");
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("acme/app:1.0") && page.contains(digest),
+        "the live page lists the image"
+    );
+    let (code, index) = get(addr, "/site/acme/index.json");
+    assert_eq!(code, 200);
+    assert!(index.contains("acme/app:1.0"), "{index}");
+    assert_eq!(get(addr, "/site/nobody/").0, 404);
+    assert_eq!(get(addr, "/v1/roots/nobody/status").0, 404);
+
+    // The next image shows on the live page once signed (site-refresh is 1 s here).
+}
+
 /// The submission API of a signer whose `app` role is at version 1: refusals change
 /// nothing; a pushed version is accepted once a published timestamp covers it.
 fn check_submissions(addr: &str) {
@@ -172,50 +220,7 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
     env.run(&["sign", &image, "--key", "app.pem"]).ok();
     wait_until_visible(&env, &image, &digest);
 
-    // What operators see: ready, metrics, status; and the site of the root of trust, live.
-    assert_eq!(get(&addr, "/readyz"), (200, "ready\n".to_owned()));
-    let (code, metrics) = get(&addr, "/metrics");
-    assert_eq!(code, 200);
-    assert!(
-        metrics.contains("ocituf_signer_last_batch_failed{root_of_trust=\"acme\"} 0"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(
-            "ocituf_signer_seconds_until_expiry{root_of_trust=\"acme\",role=\"timestamp\"}"
-        ),
-        "{metrics}"
-    );
-    // The status follows the publish that clients already see (it is updated once the
-    // publish returns): look until it lists app, at most 30 s.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let (code, status) = get(&addr, "/v1/roots/acme/status");
-        assert_eq!(code, 200, "{status}");
-        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-        if status["roles"]["app"] == 1 || Instant::now() > deadline {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(
-        status["timestamp_version"].as_u64().unwrap() >= 2,
-        "{status}"
-    );
-    assert_eq!(status["roles"]["app"], 1, "{status}");
-    let (code, page) = get(&addr, "/site/acme/");
-    assert_eq!(code, 200);
-    assert!(
-        page.contains("acme/app:1.0") && page.contains(&digest),
-        "the live page lists the image"
-    );
-    let (code, index) = get(&addr, "/site/acme/index.json");
-    assert_eq!(code, 200);
-    assert!(index.contains("acme/app:1.0"), "{index}");
-    assert_eq!(get(&addr, "/site/nobody/").0, 404);
-    assert_eq!(get(&addr, "/v1/roots/nobody/status").0, 404);
-
-    // The next image shows on the live page once signed (site-refresh is 1 s here).
+    check_operator_endpoints(&addr, &digest);
     check_submissions(&addr);
     let metrics = get(&addr, "/metrics").1;
     for line in [
@@ -247,7 +252,7 @@ fn serve_publishes_what_sign_pushed_and_refuses_a_second_instance() {
     assert!(
         signed
             .stderr
-            .contains("visible to clients: timestamp version"),
+            .contains(&format!("visible to clients: {next} in timestamp version")),
         "{signed:#?}"
     );
     assert_eq!(env.run(&["verify", &next]).ok().trim(), next_digest);
