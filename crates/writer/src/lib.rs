@@ -17,7 +17,8 @@
 //! maintainers), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
 //! from files, the environment and PKCS#11 tokens: [`pkcs11`]), [`bundle`] (air-gap
-//! bundles: export to an OCI layout, import into another registry), [`when`] (durations), [`wait`] (until clients see an image),
+//! bundles: export to an OCI layout, import into another registry), [`when`] (durations), [`wait`] (until clients see an image), [`generate`] (large
+//! repositories for tests and benchmarks),
 //! [`pin`], [`progress`], [`error`].
 //!
 //! Why a crate of its own, above the resolver: it uses the resolver's store opening and
@@ -34,6 +35,7 @@ pub mod cosign;
 pub mod delegate;
 pub mod edit;
 pub mod error;
+pub mod generate;
 pub mod init;
 pub mod keys;
 pub mod online;

@@ -3,6 +3,7 @@
 //! (`ocituf-resolver`), under every delegation shape and every name form.
 
 mod fixture;
+mod generate;
 mod matrix;
 mod placement;
 mod props;
