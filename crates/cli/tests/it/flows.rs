@@ -15,6 +15,16 @@ impl Place {
     }
 }
 
+/// Key specs (files, `env:VAR` or `pkcs11:` URIs) of a root of trust made by [`set_up_with`].
+pub struct Keys<'a> {
+    pub root: &'a str,
+    pub targets: &'a str,
+    /// Snapshot and timestamp.
+    pub online: &'a str,
+    /// The `app` team role's key.
+    pub app: &'a str,
+}
+
 /// Keys, a root of trust `acme` in `acme/tuf`, a delegation of `acme/app` to the `app` role,
 /// and a trust policy entry pinning the root.
 pub fn set_up(env: &Env, place: &Place) {
@@ -22,6 +32,21 @@ pub fn set_up(env: &Env, place: &Place) {
         env.run(&["key", "generate", "--out", &format!("{k}.pem")])
             .ok();
     }
+    set_up_with(
+        env,
+        place,
+        &Keys {
+            root: "root.pem",
+            targets: "targets.pem",
+            online: "online.pem",
+            app: "app.pem",
+        },
+    );
+}
+
+/// [`set_up`] with the keys given: init, the delegation of `acme/app` to `app`, and the trust
+/// policy entry pinning `acme.root.json`.
+pub fn set_up_with(env: &Env, place: &Place, keys: &Keys<'_>) {
     let tuf = place.repo("acme/tuf");
     env.run(&[
         "init",
@@ -29,13 +54,13 @@ pub fn set_up(env: &Env, place: &Place) {
         "--name",
         "acme",
         "--root-key",
-        "root.pem",
+        keys.root,
         "--targets-key",
-        "targets.pem",
+        keys.targets,
         "--snapshot-key",
-        "online.pem",
+        keys.online,
         "--timestamp-key",
-        "online.pem",
+        keys.online,
         "--out-root",
         "acme.root.json",
     ])
@@ -52,9 +77,9 @@ pub fn set_up(env: &Env, place: &Place) {
         "--path",
         "acme/app@*",
         "--key",
-        "app.pem",
+        keys.app,
         "--signing-key",
-        "targets.pem",
+        keys.targets,
         "--root",
         "acme.root.json",
     ])

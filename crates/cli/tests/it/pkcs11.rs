@@ -6,7 +6,7 @@
 
 use ocituf_testkit::{Distribution, SoftHsm, TokenKey};
 
-use crate::flows::{push_image, Place};
+use crate::flows::{push_image, set_up_with, Keys, Place};
 use crate::support::Env;
 
 /// An environment that sees the token, and a token with one key of each supported type:
@@ -38,55 +38,17 @@ fn every_role_on_the_token(addr: Option<&str>) {
         hsm.uri("online"),
         hsm.uri("app"),
     );
-    env.run(&[
-        "init",
-        &tuf,
-        "--name",
-        "acme",
-        "--root-key",
-        &root,
-        "--targets-key",
-        &targets,
-        "--snapshot-key",
-        &online,
-        "--timestamp-key",
-        &online,
-        "--out-root",
-        "acme.root.json",
-    ])
-    .ok();
-    // The team's public key read from the token too.
-    env.run(&[
-        "delegate",
-        &tuf,
-        "--name",
-        "acme",
-        "--role",
-        "app",
-        "--path",
-        "acme/app:*",
-        "--path",
-        "acme/app@*",
-        "--key",
-        &app,
-        "--signing-key",
-        &targets,
-        "--root",
-        "acme.root.json",
-    ])
-    .ok();
-    env.run(&[
-        "trust",
-        "add",
-        &place.repo("acme/*"),
-        "--repo",
-        &tuf,
-        "--name",
-        "acme",
-        "--root",
-        "acme.root.json",
-    ])
-    .ok();
+    // Every key on the token; the team's public key is read from the token too.
+    set_up_with(
+        &env,
+        place,
+        &Keys {
+            root: &root,
+            targets: &targets,
+            online: &online,
+            app: &app,
+        },
+    );
     let image = place.repo("acme/app:1.0");
     let digest = push_image(&env, &image, "signed in hardware");
     env.run(&["sign", &image, "--key", &app]).ok();

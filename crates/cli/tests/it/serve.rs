@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ocituf_testkit::Distribution;
 
-use crate::flows::{push_image, set_up, Place};
+use crate::flows::{push_image, set_up, set_up_with, Keys, Place};
 use crate::support::{Env, Run};
 
 /// Kills the signer (by its PID) if the test fails before stopping it.
@@ -338,55 +338,16 @@ fn serve_signs_with_online_keys_that_stay_on_a_token() {
         env.run(&["key", "generate", "--out", &format!("{k}.pem")])
             .ok();
     }
-    let tuf = place.repo("acme/tuf");
-    env.run(&[
-        "init",
-        &tuf,
-        "--name",
-        "acme",
-        "--root-key",
-        "root.pem",
-        "--targets-key",
-        "targets.pem",
-        "--snapshot-key",
-        &online,
-        "--timestamp-key",
-        &online,
-        "--out-root",
-        "acme.root.json",
-    ])
-    .ok();
-    env.run(&[
-        "delegate",
-        &tuf,
-        "--name",
-        "acme",
-        "--role",
-        "app",
-        "--path",
-        "acme/app:*",
-        "--path",
-        "acme/app@*",
-        "--key",
-        "app.pem",
-        "--signing-key",
-        "targets.pem",
-        "--root",
-        "acme.root.json",
-    ])
-    .ok();
-    env.run(&[
-        "trust",
-        "add",
-        &place.repo("acme/*"),
-        "--repo",
-        &tuf,
-        "--name",
-        "acme",
-        "--root",
-        "acme.root.json",
-    ])
-    .ok();
+    set_up_with(
+        &env,
+        &place,
+        &Keys {
+            root: "root.pem",
+            targets: "targets.pem",
+            online: &online,
+            app: "app.pem",
+        },
+    );
     let (mut serve, addr) = start_serve(&env, &place, &online);
     let image = place.repo("acme/app:1.0");
     let digest = push_image(&env, &image, "online keys in hardware");
