@@ -334,11 +334,8 @@ async fn metrics(AxumState(s): AxumState<Arc<Shared>>) -> Response {
 }
 
 fn rfc3339(t: Option<OffsetDateTime>) -> serde_json::Value {
-    t.and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    })
-    .map_or(serde_json::Value::Null, serde_json::Value::String)
+    t.and_then(|t| ocituf_tuf::metadata::expires_format::format(t).ok())
+        .map_or(serde_json::Value::Null, serde_json::Value::String)
 }
 
 async fn status(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String>) -> Response {

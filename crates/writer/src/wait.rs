@@ -59,10 +59,6 @@ pub async fn until(
     want: &Want,
     timeout: Duration,
 ) -> Result<Seen> {
-    let sha256 = match w.pin {
-        Pin::Bytes(b) => Digest::of(b).hex().to_owned(),
-        Pin::Sha256(h) => h.clone(),
-    };
     let scope = Scope::parse(&image.repo.to_string()).map_err(|e| {
         crate::Error::wrap(
             ErrorKind::Config,
@@ -78,7 +74,7 @@ pub async fn until(
             root_of_trust: w.name.to_owned(),
             root: RootPin {
                 file: None,
-                sha256: Some(sha256),
+                sha256: Some(w.pin.sha256()),
             },
         })
         .map_err(|e| crate::Error::wrap(ErrorKind::Config, "cannot watch the image", e))?;
