@@ -68,17 +68,37 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
     }
     let (first, _) = &images[0];
     let (repo_ref, name, pin) = repo_for_image(ctx, first, a)?;
-    for (image, _) in &images[1..] {
-        let (r, n, _) = repo_for_image(ctx, image, a)?;
-        if r != repo_ref || n != name {
-            return Err(fail(
-                ErrorKind::Config,
-                format!(
-                    "{image} belongs to root of trust {n:?} in {r}, {first} to {name:?} in {repo_ref}: sign them in separate runs"
-                ),
-            ));
+    if a.repo.is_none() && images.len() > 1 {
+        // Every image by the same trust policy entry's root of trust: read the policy once.
+        let policy = TrustPolicy::load(&ctx.policy_file)?;
+        for (image, _) in &images[1..] {
+            let e = policy.lookup(image).map_err(|e| {
+                crate::failure::wrap(
+                    anyhow::Error::new(e),
+                    ErrorKind::Config,
+                    format!("no metadata repository for {image}: pass --repo and --name, or add a trust policy entry"),
+                )
+            })?;
+            if e.repository != repo_ref || e.root_of_trust != name {
+                return Err(fail(
+                    ErrorKind::Config,
+                    format!(
+                        "{image} belongs to root of trust {:?} in {}, {first} to {name:?} in {repo_ref}: sign them in separate runs",
+                        e.root_of_trust, e.repository
+                    ),
+                ));
+            }
         }
     }
+    // --wait's own arguments are checked before anything is written.
+    let waiting = if a.wait {
+        Some((
+            watch(ctx, &repo_ref, &name, pin.as_ref())?,
+            wait_timeout(a)?,
+        ))
+    } else {
+        None
+    };
     let repo = open_repo(ctx, &repo_ref, &name)?;
     let signers = load_signers(&a.keys)?;
     let now = OffsetDateTime::now_utc();
@@ -98,11 +118,9 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
         }
         if w.roles.is_empty() {
             outln!("{image} is not signed: nothing to yank");
-        } else if a.wait {
+        } else if let Some((watch, timeout)) = &waiting {
             outln!("yanked {image} from role {}", roles_written(&w));
-            let watch = watch(ctx, &repo_ref, &name, pin.as_ref())?;
-            let timeout = wait_timeout(a)?;
-            if let Seen::Refused(why) = until(&watch, image, &Want::Refused, timeout).await? {
+            if let Seen::Refused(why) = until(watch, image, &Want::Refused, *timeout).await? {
                 outln!("clients now refuse it: {why}");
             }
         } else {
@@ -114,10 +132,17 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
         return Ok(());
     }
 
+    // One store per image repository, however many of its images the batch has.
+    let mut stores = std::collections::BTreeMap::new();
     let mut batch = Vec::with_capacity(images.len());
     for (image, tag) in &images {
-        let store = ocituf_resolver::store::open_with(&image.repo, &ctx.registry)?;
-        let manifest = ocituf_writer::sign::image_manifest(&store, image).await?;
+        let store = match stores.entry(image.repo.clone()) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                ocituf_resolver::store::open_with(&image.repo, &ctx.registry)?,
+            ),
+        };
+        let manifest = ocituf_writer::sign::image_manifest(store, image).await?;
         batch.push(ImageToSign {
             repository: image.repo.repository.as_str().to_owned(),
             tag: tag.clone(),
@@ -139,13 +164,13 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
             );
         }
     }
-    if !a.wait {
+    let Some((watch, timeout)) = waiting else {
         eprintln!(
             "signed into role {} of {name:?}; run `ocituf publish` (or let the online signer) to make it visible to clients",
             roles_written(&w)
         );
         return Ok(());
-    }
+    };
     if let Some(r) = w.roles.iter().find(|r| r.pending.is_some()) {
         return Err(fail(
             ErrorKind::Config,
@@ -157,8 +182,6 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
             ),
         ));
     }
-    let watch = watch(ctx, &repo_ref, &name, pin.as_ref())?;
-    let timeout = wait_timeout(a)?;
     let started = std::time::Instant::now();
     for ((image, _), b) in images.iter().zip(&batch) {
         let left = timeout.saturating_sub(started.elapsed());
