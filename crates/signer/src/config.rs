@@ -242,3 +242,53 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(extra_top: &str, extra_root: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("root.json"), b"{}").unwrap();
+        let file = dir.path().join("signer.toml");
+        let text = format!(
+            "{extra_top}\n[[root-of-trust]]\nname = \"acme\"\nrepository = \"oci:reg:acme/tuf\"\nroot = \"root.json\"\nsnapshot-key = \"online.pem\"\ntimestamp-key = \"pkcs11:token=t;object=ts\"\n{extra_root}\n"
+        );
+        Config::parse(&text, &file)
+    }
+
+    #[test]
+    fn a_submit_token_hash_that_is_not_a_sha256_is_refused() {
+        let e = parse_with("", "submit-token-sha256 = [\"my-token\"]").unwrap_err();
+        assert!(
+            e.message
+                .contains("submit-token-sha256 \"my-token\" is not a sha256 in hex"),
+            "{e}"
+        );
+        let ok = parse_with(
+            "",
+            &format!("submit-token-sha256 = [\"{}\"]", "AB".repeat(32)),
+        )
+        .unwrap();
+        assert_eq!(ok.roots[0].submit_token_sha256, vec!["ab".repeat(32)]);
+    }
+
+    #[test]
+    fn a_listen_value_that_is_not_an_address_and_port_is_refused() {
+        let e = parse_with("listen = \"localhost\"", "").unwrap_err();
+        assert!(
+            e.message
+                .contains("listen = \"localhost\" is not an address and port"),
+            "{e}"
+        );
+        let ok = parse_with("listen = \"127.0.0.1:0\"", "").unwrap();
+        assert_eq!(ok.listen, Some("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_pkcs11_key_uri_is_not_taken_for_a_path_beside_the_config() {
+        let c = parse_with("", "").unwrap();
+        assert_eq!(c.roots[0].timestamp_key, "pkcs11:token=t;object=ts");
+        assert!(c.roots[0].snapshot_key.ends_with("/online.pem"));
+    }
+}
