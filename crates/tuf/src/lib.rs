@@ -30,6 +30,7 @@ pub mod crypto;
 pub mod editor;
 pub mod error;
 pub mod fsio;
+pub mod merkle;
 pub mod metadata;
 pub mod repo;
 pub mod source;

@@ -85,6 +85,18 @@ pub trait RepoSource: Send + Sync {
         req: &MetadataRequest<'_>,
     ) -> impl Future<Output = Result<Option<Fetched>, SourceError>> + Send;
 
+    /// Fetch one node of a snapshot Merkle tree (docs/oci-mapping.md §11) by the sha256 its
+    /// parent names; `Ok(None)` when it is not there. Content-addressed sources (OCI) fetch
+    /// the blob with that digest; the updater checks the digest regardless. Sources of
+    /// repositories that never use the option keep this default.
+    fn fetch_merkle_node(
+        &self,
+        req: &crate::merkle::NodeRequest,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, SourceError>> + Send {
+        let _ = req;
+        async { Ok(None) }
+    }
+
     /// Fetch a target file; `Ok(None)` when it is not there.
     fn fetch_target(
         &self,

@@ -14,6 +14,8 @@ pub(crate) struct MapSource {
     pub files: Mutex<BTreeMap<String, Vec<Fetched>>>,
     pub targets: Mutex<BTreeMap<String, Vec<u8>>>,
     pub log: Mutex<Vec<(String, Option<u64>)>>,
+    /// Snapshot Merkle nodes by sha256 (docs/oci-mapping.md §11).
+    pub nodes: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MapSource {
@@ -46,6 +48,37 @@ impl MapSource {
             self.put(&format!("{}.{role}.json", t.version), f.targets_bytes(role));
         }
     }
+    /// Publish the fixture with a snapshot Merkle tree: the snapshot lists only
+    /// `targets.json` and signs the root of a tree over the delegated roles (with their
+    /// lengths and sha256). Returns the tree.
+    pub fn publish_merkle(&self, f: &mut Fixture) -> crate::merkle::Tree {
+        use crate::merkle::{Tree, FIELD};
+        let mut roles = BTreeMap::new();
+        for (role, t) in &f.targets {
+            if role != "targets" {
+                let bytes = f.targets_bytes(role);
+                let mut m = crate::metadata::MetaFile::new(t.version);
+                m.length = Some(bytes.len() as u64);
+                m.hashes = Some(BTreeMap::from([(
+                    "sha256".to_owned(),
+                    crate::crypto::hash::digest("sha256", &bytes).unwrap(),
+                )]));
+                roles.insert(role.clone(), m);
+            }
+        }
+        let tree = Tree::build(&roles).unwrap();
+        f.snapshot.meta.retain(|k, _| k == "targets.json");
+        f.snapshot
+            .extra
+            .insert(FIELD.to_owned(), serde_json::to_value(&tree.root).unwrap());
+        let mut nodes = self.nodes.lock().unwrap();
+        for n in &tree.nodes {
+            nodes.insert(n.sha256.clone(), n.bytes.clone());
+        }
+        drop(nodes);
+        self.publish(f);
+        tree
+    }
     pub fn publish_root(&self, f: &Fixture) {
         self.put(&format!("{}.root.json", f.root.version), f.root_bytes());
     }
@@ -77,6 +110,17 @@ impl RepoSource for MapSource {
             });
         }
         Ok(Some(found.clone()))
+    }
+
+    async fn fetch_merkle_node(
+        &self,
+        req: &crate::merkle::NodeRequest,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push((format!("merkle:{}", &req.sha256[..8]), None));
+        Ok(self.nodes.lock().unwrap().get(&req.sha256).cloned())
     }
 
     async fn fetch_target(&self, req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {
@@ -120,6 +164,12 @@ impl RepoSource for &MapSource {
         req: &MetadataRequest<'_>,
     ) -> Result<Option<Fetched>, SourceError> {
         (**self).fetch_metadata(req).await
+    }
+    async fn fetch_merkle_node(
+        &self,
+        req: &crate::merkle::NodeRequest,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        (**self).fetch_merkle_node(req).await
     }
     async fn fetch_target(&self, req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {
         (**self).fetch_target(req).await

@@ -25,7 +25,8 @@ pub use verify::{signature_report, SignatureReport};
 
 use crate::crypto::hash::verify_length_and_hashes;
 use crate::error::Error;
-use crate::metadata::{invalid, Envelope, Role, Root, Snapshot, Targets, Timestamp};
+use crate::merkle::{MerkleRoot, Outcome, Walk};
+use crate::metadata::{invalid, Envelope, MetaFile, Role, Root, Snapshot, Targets, Timestamp};
 
 /// What [`TrustedSet::update_timestamp`] did with a valid timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +92,10 @@ pub struct TrustedSet {
     verifiers: TopVerifiers,
     timestamp: Option<Timestamp>,
     snapshot: Option<Snapshot>,
+    /// The trusted snapshot's Merkle root, when it has one (docs/oci-mapping.md §11).
+    merkle: Option<MerkleRoot>,
+    /// Entries of delegated roles proven against `merkle` (cleared with every snapshot).
+    proven: BTreeMap<String, MetaFile>,
     targets: BTreeMap<String, LoadedTargets>,
 }
 
@@ -129,6 +134,8 @@ impl TrustedSet {
             verifiers,
             timestamp: None,
             snapshot: None,
+            merkle: None,
+            proven: BTreeMap::new(),
             targets: BTreeMap::new(),
         })
     }
@@ -312,9 +319,15 @@ impl TrustedSet {
         let (new, envelope, signed_bytes) = load::<Snapshot>("snapshot", bytes)?;
         // TUF 5.5.3: signed by a threshold of the snapshot keys.
         self.verifiers.snapshot.verify(&envelope, &signed_bytes)?;
+        let merkle = MerkleRoot::of_snapshot(&new)?;
         if let Some(old) = &self.snapshot {
-            // TUF 5.5.5: no targets role removed, none rolled back.
+            // TUF 5.5.5: no targets role removed, none rolled back. A snapshot with a Merkle
+            // tree lists only `targets.json` in `meta`: the other roles are checked against
+            // the client's copy when their entry is proven (`accept_merkle_proof`).
             for (file, old_meta) in &old.meta {
+                if merkle.is_some() && file != "targets.json" {
+                    continue;
+                }
                 let new_meta = new
                     .meta
                     .get(file)
@@ -329,6 +342,8 @@ impl TrustedSet {
             }
         }
         self.snapshot = Some(new);
+        self.merkle = merkle;
+        self.proven.clear();
         self.final_snapshot(now)?;
         if origin == Origin::Cache {
             verify_length_and_hashes("snapshot", bytes, meta.length, meta.hashes.as_ref())?;
@@ -405,8 +420,8 @@ impl TrustedSet {
         delegator: &str,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        let snapshot = self.final_snapshot(now)?;
-        let meta = snapshot
+        self.final_snapshot(now)?;
+        let meta = self
             .role_meta(role)
             .ok_or_else(|| Error::MissingMeta {
                 role: role.to_owned(),
@@ -462,6 +477,84 @@ impl TrustedSet {
         if let Some(loaded) = self.targets.get_mut(role) {
             loaded.verified_by.insert(delegator.to_owned());
         }
+        Ok(())
+    }
+
+    /// The trusted snapshot's entry for a targets role: from its `meta`, or, for a delegated
+    /// role under a snapshot with a Merkle tree, the entry proven by
+    /// [`Self::accept_merkle_proof`] (`None` until then).
+    pub fn role_meta(&self, role: &str) -> Option<&MetaFile> {
+        let snapshot = self.snapshot.as_ref()?;
+        if self.merkle.is_some() && role != "targets" {
+            return self.proven.get(role);
+        }
+        snapshot.role_meta(role)
+    }
+
+    /// The trusted snapshot's Merkle root, if it has one.
+    pub fn merkle_root(&self) -> Option<&MerkleRoot> {
+        self.merkle.as_ref()
+    }
+
+    /// A walk to prove `role`'s entry, when the trusted snapshot has a Merkle tree and the
+    /// entry is not proven yet (`None` otherwise: [`Self::role_meta`] answers).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a malformed root (never for a snapshot this set accepted).
+    pub fn merkle_walk(&self, role: &str) -> Result<Option<Walk>, Error> {
+        match &self.merkle {
+            Some(root) if role != "targets" && !self.proven.contains_key(role) => {
+                Walk::new(root, role).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Take the entry a finished walk proved. `client_version` is the version of the role
+    /// the client already trusted (its cached copy), if any.
+    ///
+    /// # Errors
+    /// [`Error::MissingMeta`] when the tree does not hold the role; [`Error::Rollback`] when
+    /// the tree names an older version than the client's (TUF 5.5.5, per role);
+    /// [`Error::Order`] for a walk that is not over or not from the trusted snapshot.
+    ///
+    /// # Security
+    /// A walk yields an entry only after every node on its path matched the digest its
+    /// parent names, from the root the snapshot's signers signed (checked here).
+    pub fn accept_merkle_proof(
+        &mut self,
+        walk: &Walk,
+        client_version: Option<u64>,
+    ) -> Result<(), Error> {
+        let root = self
+            .merkle
+            .as_ref()
+            .ok_or(Error::Order("the trusted snapshot has no Merkle tree"))?;
+        if walk.root() != root {
+            return Err(Error::Order(
+                "the Merkle walk does not start at the trusted snapshot's root",
+            ));
+        }
+        let role = walk.role();
+        let meta = match walk.result() {
+            None => return Err(Error::Order("the Merkle walk is not over")),
+            Some(Outcome::Absent) => {
+                return Err(Error::MissingMeta {
+                    role: role.to_owned(),
+                })
+            }
+            Some(Outcome::Found(meta)) => meta.clone(),
+        };
+        if let Some(trusted) = client_version {
+            if meta.version < trusted {
+                return Err(Error::Rollback {
+                    role: role.to_owned(),
+                    trusted,
+                    got: meta.version,
+                });
+            }
+        }
+        self.proven.insert(role.to_owned(), meta);
         Ok(())
     }
 

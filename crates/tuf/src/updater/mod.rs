@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use crate::clock::Clock;
 use crate::crypto::hash::verify_length_and_hashes;
 use crate::error::Error;
-use crate::metadata::{Role, Root};
+use crate::metadata::{Envelope, Role, Root, Targets};
 use crate::source::{RepoSource, TargetRequest};
 use crate::store::TrustedStore;
 use crate::trusted::{Origin, SearchStep, TargetSearch, TimestampUpdate, TrustedSet};
@@ -215,8 +215,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
 
     fn targets_limit(&self, role: &str) -> u64 {
         self.trusted
-            .snapshot()
-            .and_then(|s| s.role_meta(role))
+            .role_meta(role)
             .and_then(|m| m.length)
             .unwrap_or(self.config.targets_max_len)
     }
@@ -396,6 +395,7 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         delegator: &str,
         now: time::OffsetDateTime,
     ) -> Result<(), Error> {
+        self.prove_role(role).await?;
         let max_len = self.targets_limit(role);
         if let Some(bytes) = cached(self.store.load(role, max_len).await)? {
             match self
@@ -406,11 +406,8 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
                 Err(e) => tracing::debug!(role, error = %e, "cached targets not used"),
             }
         }
-        let snapshot = self
+        let meta = self
             .trusted
-            .snapshot()
-            .ok_or(Error::Order("no trusted snapshot"))?;
-        let meta = snapshot
             .role_meta(role)
             .ok_or_else(|| Error::MissingMeta {
                 role: role.to_owned(),
@@ -436,6 +433,33 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
         })?;
         self.store.store(role, &bytes).await?;
         Ok(())
+    }
+
+    /// Under a snapshot with a Merkle tree, prove `role`'s entry: fetch the nodes on its
+    /// path (each checked against the digest its parent names) and check the entry's
+    /// version against the client's cached copy of the role (rollback, TUF 5.5.5 per role).
+    /// A no-op for classic snapshots and for entries already proven.
+    async fn prove_role(&mut self, role: &str) -> Result<(), Error> {
+        let Some(mut walk) = self.trusted.merkle_walk(role)? else {
+            return Ok(());
+        };
+        while let Some(req) = walk.wanted() {
+            let bytes =
+                self.source
+                    .fetch_merkle_node(&req)
+                    .await?
+                    .ok_or_else(|| Error::NotFound {
+                        what: format!("snapshot Merkle node sha256:{} (for {role})", req.sha256),
+                    })?;
+            walk.feed(&bytes)?;
+        }
+        // The cached copy was verified when it was stored; its version is the client's
+        // rollback reference. Unreadable bytes are no reference (as for a cached snapshot).
+        let cached_version = cached(self.store.load(role, self.config.targets_max_len).await)?
+            .and_then(|bytes| Envelope::parse(role, &bytes).ok())
+            .and_then(|e| Targets::from_signed(&e.signed).ok())
+            .map(|t| t.version);
+        self.trusted.accept_merkle_proof(&walk, cached_version)
     }
 
     /// Find the trusted information of a target, walking delegations (TUF 5.7) and fetching
@@ -556,5 +580,7 @@ pub fn trusted_versions(set: &TrustedSet) -> BTreeMap<&'static str, u64> {
     out
 }
 
+#[cfg(test)]
+mod merkle_tests;
 #[cfg(test)]
 mod tests;
