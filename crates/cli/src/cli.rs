@@ -369,6 +369,11 @@ pub struct InitArgs {
     /// Write root version 1 here, to pin it with `ocituf trust add --root`
     #[arg(long, value_name = "FILE")]
     pub out_root: Option<PathBuf>,
+    /// Snapshots sign a Merkle tree over the roles instead of listing each (TAP 16): a pull
+    /// then fetches a few KiB however many hash bins there are. python-tuf cannot read
+    /// such a repository's delegated roles.
+    #[arg(long)]
+    pub snapshot_merkle: bool,
     #[command(flatten)]
     pub output: Output,
 }

@@ -25,6 +25,7 @@ pub mod example_image;
 pub mod image;
 pub mod layout;
 pub mod mapping;
+pub mod merkle;
 pub mod names;
 mod ocijson;
 pub mod publish;

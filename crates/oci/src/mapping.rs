@@ -158,7 +158,7 @@ impl RoleClass {
 }
 
 /// The empty descriptor as JSON.
-fn empty_descriptor() -> serde_json::Value {
+pub(crate) fn empty_descriptor() -> serde_json::Value {
     json!({"mediaType": EMPTY_MEDIA_TYPE, "digest": EMPTY_DIGEST, "size": EMPTY_BLOB.len()})
 }
 

@@ -411,6 +411,37 @@ impl<A: ArtifactStore> RepoSource for OciRepoSource<A> {
         })
     }
 
+    /// A snapshot Merkle node is the blob with the digest its parent names
+    /// (docs/oci-mapping.md §11): one request, no listing.
+    async fn fetch_merkle_node(
+        &self,
+        req: &ocituf_tuf::merkle::NodeRequest,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        let what = || {
+            format!(
+                "snapshot Merkle node sha256:{} from {}",
+                req.sha256,
+                self.store.location()
+            )
+        };
+        let digest =
+            Digest::parse(&format!("sha256:{}", req.sha256)).map_err(|e| SourceError::Fetch {
+                what: what(),
+                source: Box::new(e),
+            })?;
+        match self.blob(&digest, req.max_len).await {
+            Ok(bytes) => Ok(bytes.map(|b| b.as_ref().clone())),
+            Err(Error::TooLarge { max_len, .. }) => Err(SourceError::TooLarge {
+                what: what(),
+                max_len,
+            }),
+            Err(e) => Err(SourceError::Fetch {
+                what: what(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
     /// Images are not downloaded through TUF: the resolver compares their digests with the
     /// signed target hashes. There is no target file to fetch.
     async fn fetch_target(&self, _req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {

@@ -32,6 +32,16 @@ use crate::metadata::MetaFile;
 
 /// The snapshot field (`signed`) that holds the tree's root.
 pub const FIELD: &str = "x-ocituf-merkle";
+/// The root field (`signed`) that asks publishers for Merkle snapshots: `"merkle"`. Clients
+/// never read it (they follow what the snapshot signs); it keeps every publisher of a root
+/// of trust (the CLI, the online signer) writing the same form.
+pub const ROOT_OPTION: &str = "x-ocituf-snapshot";
+
+/// Whether `root` asks for Merkle snapshots ([`ROOT_OPTION`]).
+pub fn root_wants_merkle(root: &crate::metadata::Root) -> bool {
+    root.extra.get(ROOT_OPTION).and_then(|v| v.as_str()) == Some("merkle")
+}
+
 /// The most roles a leaf node holds before it is split.
 pub const LEAF_MAX: usize = 16;
 /// The length of every inner node.

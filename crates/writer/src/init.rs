@@ -25,6 +25,9 @@ pub struct InitRequest<'a> {
     pub root_expires: OffsetDateTime,
     pub targets_expires: OffsetDateTime,
     pub online: OnlineKeys<'a>,
+    /// Write snapshots with a Merkle tree (TAP 16, docs/oci-mapping.md §11) instead of
+    /// listing every role: for roots of trust with many hash bins.
+    pub snapshot_merkle: bool,
 }
 
 /// Create the root of trust `repo.name` in `repo`; returns the bytes of root version 1 (the
@@ -97,7 +100,11 @@ pub async fn init(repo: &MetaRepo, r: &InitRequest<'_>) -> Result<Vec<u8>> {
             ("snapshot".to_owned(), RoleKeys::new(snapshot_ids, 1)),
             ("timestamp".to_owned(), RoleKeys::new(timestamp_ids, 1)),
         ]),
-        extra: BTreeMap::new(),
+        extra: if r.snapshot_merkle {
+            BTreeMap::from([(ocituf_tuf::merkle::ROOT_OPTION.to_owned(), "merkle".into())])
+        } else {
+            BTreeMap::new()
+        },
     };
     root.validate()
         .config(|| "the new root is not valid".to_owned())?;
@@ -121,7 +128,12 @@ pub async fn init(repo: &MetaRepo, r: &InitRequest<'_>) -> Result<Vec<u8>> {
     ));
     repo.push("root", &root_bytes, None).await?;
     repo.push("targets", &targets_bytes, None).await?;
-    let meta = BTreeMap::from([("targets.json".to_owned(), sha256_meta(1, &targets_bytes))]);
-    push_online(repo, meta, 1, 1, &r.online).await?;
+    let mut meta = BTreeMap::from([("targets.json".to_owned(), sha256_meta(1, &targets_bytes))]);
+    let mut extra = BTreeMap::new();
+    if r.snapshot_merkle {
+        let moved = crate::online::into_merkle_tree(repo, &mut meta, None).await?;
+        extra.insert(ocituf_tuf::merkle::FIELD.to_owned(), moved.root);
+    }
+    push_online(repo, meta, extra, 1, 1, &r.online).await?;
     Ok(root_bytes)
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use ocituf_oci::Digest;
 use ocituf_tuf::crypto::Signer;
+use ocituf_tuf::merkle;
 use ocituf_tuf::metadata::{MetaFile, Role, Snapshot, Timestamp, SPEC_VERSION};
 use time::OffsetDateTime;
 
@@ -49,6 +50,7 @@ pub struct Published {
 pub(crate) async fn push_online(
     repo: &MetaRepo,
     meta: BTreeMap<String, MetaFile>,
+    extra: BTreeMap<String, ocituf_tuf::cjson::Value>,
     snap_version: u64,
     ts_version: u64,
     keys: &OnlineKeys<'_>,
@@ -58,7 +60,7 @@ pub(crate) async fn push_online(
         version: snap_version,
         expires: keys.snapshot_expires,
         meta,
-        extra: BTreeMap::new(),
+        extra,
     };
     let (_, snap_bytes) = sign_envelope(to_value(&snapshot)?, &[keys.snapshot], Vec::new())?;
     repo.push("snapshot", &snap_bytes, None).await?;
@@ -129,36 +131,120 @@ pub async fn publish_state(
     let prev_snap = repo.newest("snapshot", &snap_auth).await?;
     let prev_ts = repo.newest("timestamp", &ts_auth).await?;
 
-    let (meta, roles) = snapshot_meta(state);
-    // TUF 5.5.5: clients refuse a snapshot that lowers a targets role's version. If the
-    // registry hides the newest version of a role, say so rather than publish a rollback.
-    if let Some(prev) = &prev_snap {
-        let prev = Snapshot::from_signed(&prev.envelope.signed)
-            .config(|| "the previous snapshot is malformed".to_owned())?;
-        for (name, old) in &prev.meta {
-            if let Some(new) = meta.get(name) {
-                if new.version < old.version {
-                    return Err(fail(
-                        ErrorKind::Refused,
-                        format!(
-                            "{name} is at version {} in the previous snapshot but the newest verified version in {} is {}: the registry lost or hides it",
-                            old.version, repo.location, new.version
-                        ),
-                    ));
-                }
-            }
-        }
+    let (mut meta, roles) = snapshot_meta(state);
+    let prev = match &prev_snap {
+        Some(f) => Some(
+            Snapshot::from_signed(&f.envelope.signed)
+                .config(|| "the previous snapshot is malformed".to_owned())?,
+        ),
+        None => None,
+    };
+    let mut previous: BTreeMap<String, u64> = prev
+        .iter()
+        .flat_map(|p| p.meta.iter())
+        .map(|(name, m)| (name.clone(), m.version))
+        .collect();
+    let mut extra = BTreeMap::new();
+    let mut tree_versions = BTreeMap::new();
+    if merkle::root_wants_merkle(&state.root) {
+        let moved = into_merkle_tree(repo, &mut meta, prev.as_ref()).await?;
+        previous.extend(moved.previous);
+        tree_versions = moved.versions;
+        extra.insert(merkle::FIELD.to_owned(), moved.root);
     }
+    check_no_rollback(repo, &previous, &tree_versions, &meta)?;
     let snapshot_version = prev_snap.as_ref().map_or(1, |f| f.version + 1);
     let timestamp_version = prev_ts.as_ref().map_or(1, |f| f.version + 1);
     repo.progress().note(format_args!(
         "signing snapshot version {snapshot_version} over {} targets roles and timestamp version {timestamp_version}…",
         meta.len()
     ));
-    push_online(repo, meta, snapshot_version, timestamp_version, keys).await?;
+    push_online(repo, meta, extra, snapshot_version, timestamp_version, keys).await?;
     Ok(Published {
         snapshot_version,
         timestamp_version,
         roles,
     })
+}
+
+/// What [`into_merkle_tree`] did.
+pub(crate) struct MovedToTree {
+    /// The value of the snapshot's `x-ocituf-merkle` field.
+    pub root: ocituf_tuf::cjson::Value,
+    /// `ROLE.json` → version, of every role the tree holds.
+    pub versions: BTreeMap<String, u64>,
+    /// `ROLE.json` → version of the previous tree's entries met on the changed paths.
+    pub previous: BTreeMap<String, u64>,
+}
+
+/// Move every delegated role's entry out of `meta` into a snapshot Merkle tree
+/// (docs/oci-mapping.md §11), and push the tree's new nodes (compared with the previous
+/// snapshot's tree, if it has one).
+pub(crate) async fn into_merkle_tree(
+    repo: &MetaRepo,
+    meta: &mut BTreeMap<String, MetaFile>,
+    prev: Option<&Snapshot>,
+) -> Result<MovedToTree> {
+    let delegated: BTreeMap<String, MetaFile> = meta
+        .iter()
+        .filter(|(name, _)| *name != "targets.json")
+        .filter_map(|(name, m)| Some((name.strip_suffix(".json")?.to_owned(), m.clone())))
+        .collect();
+    meta.retain(|name, _| name == "targets.json");
+    let tree = merkle::Tree::build(&delegated)
+        .config(|| "the snapshot Merkle tree cannot be built".to_owned())?;
+    let prev_root = match prev {
+        Some(p) => merkle::MerkleRoot::of_snapshot(p)
+            .config(|| "the previous snapshot's Merkle root is malformed".to_owned())?,
+        None => None,
+    };
+    let pushed = repo.push_merkle_tree(&tree, prev_root.as_ref()).await?;
+    let root = serde_json::to_value(&tree.root).map_err(|e| {
+        fail(
+            ErrorKind::Config,
+            format!("the Merkle root cannot be written: {e}"),
+        )
+    })?;
+    Ok(MovedToTree {
+        root,
+        versions: delegated
+            .iter()
+            .map(|(r, m)| (format!("{r}.json"), m.version))
+            .collect(),
+        previous: pushed
+            .previous
+            .into_iter()
+            .map(|(r, v)| (format!("{r}.json"), v))
+            .collect(),
+    })
+}
+
+/// TUF 5.5.5: clients refuse a snapshot that lowers a targets role's version. If the
+/// registry hides the newest version of a role, say so rather than publish a rollback.
+/// `previous`: `ROLE.json` → version in the previous snapshot (its `meta`, and the entries
+/// of its Merkle tree met on the changed paths); the new versions are `meta`'s and `tree`'s.
+fn check_no_rollback(
+    repo: &MetaRepo,
+    previous: &BTreeMap<String, u64>,
+    tree: &BTreeMap<String, u64>,
+    meta: &BTreeMap<String, MetaFile>,
+) -> Result<()> {
+    for (name, old) in previous {
+        let new = meta
+            .get(name)
+            .map(|m| m.version)
+            .or_else(|| tree.get(name).copied());
+        if let Some(new) = new {
+            if new < *old {
+                return Err(fail(
+                    ErrorKind::Refused,
+                    format!(
+                        "{name} is at version {old} in the previous snapshot but the newest verified version in {} is {new}: the registry lost or hides it",
+                        repo.location
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

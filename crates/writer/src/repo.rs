@@ -387,6 +387,19 @@ impl MetaRepo {
         Ok(pushed.manifest_digest)
     }
 
+    /// Push the nodes of a snapshot Merkle tree that the previous tree lacks
+    /// (docs/oci-mapping.md §11), before the snapshot that names its root.
+    pub async fn push_merkle_tree(
+        &self,
+        tree: &ocituf_tuf::merkle::Tree,
+        previous: Option<&ocituf_tuf::merkle::MerkleRoot>,
+    ) -> Result<ocituf_oci::merkle::PushedTree> {
+        self.net(
+            ocituf_oci::merkle::push_tree(&self.store, tree, previous).await,
+            || "could not push the snapshot Merkle tree".to_owned(),
+        )
+    }
+
     async fn ensure_anchor(&self, anchor: &Anchor) -> Result<()> {
         self.net(self.store.put_blob(EMPTY_BLOB).await, || {
             "could not push the empty blob".to_owned()

@@ -57,6 +57,7 @@ pub async fn init(ctx: &Context, a: &InitArgs) -> anyhow::Result<()> {
             snapshot_expires: expiry("snapshot-expires", &a.expiry.snapshot_expires, now)?,
             timestamp_expires: expiry("timestamp-expires", &a.expiry.timestamp_expires, now)?,
         },
+        snapshot_merkle: a.snapshot_merkle,
     };
     let root_bytes = ocituf_writer::init::init(&repo, &request).await?;
 

@@ -77,6 +77,7 @@ impl Org {
                     snapshot_expires: in_days(7),
                     timestamp_expires: in_days(1),
                 },
+                snapshot_merkle: false,
             },
         )
         .await

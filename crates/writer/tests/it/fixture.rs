@@ -98,6 +98,15 @@ impl Org {
     /// A root of trust "acme" in `place` whose delegations have `shape`. One key holds
     /// root, targets and the online roles; the team (and the bins) have their own.
     pub async fn new(place: Place, shape: Shape) -> Self {
+        Self::new_with(place, shape, false).await
+    }
+
+    /// [`Self::new`] whose snapshots sign a Merkle tree (docs/oci-mapping.md §11).
+    pub async fn new_merkle(place: Place, shape: Shape) -> Self {
+        Self::new_with(place, shape, true).await
+    }
+
+    async fn new_with(place: Place, shape: Shape, snapshot_merkle: bool) -> Self {
         let owner = key(OWNER);
         let team = key(TEAM);
         let repo_ref = RepositoryReference::parse(&place.repo("acme/tuf")).unwrap();
@@ -118,6 +127,7 @@ impl Org {
                     snapshot_expires: in_days(7),
                     timestamp_expires: in_days(1),
                 },
+                snapshot_merkle,
             },
         )
         .await
@@ -231,6 +241,16 @@ impl Org {
 
     pub async fn state(&self) -> State {
         State::load(&self.repo, Some(&self.pin)).await.unwrap()
+    }
+
+    /// The newest published snapshot.
+    pub async fn snapshot(&self) -> ocituf_tuf::metadata::Snapshot {
+        use ocituf_tuf::metadata::Role as _;
+        let state = self.state().await;
+        let auth =
+            ocituf_writer::authority::Authority::of_top_level(&state.root, "snapshot").unwrap();
+        let found = self.repo.newest("snapshot", &auth).await.unwrap().unwrap();
+        ocituf_tuf::metadata::Snapshot::from_signed(&found.envelope.signed).unwrap()
     }
 
     pub fn who(&self) -> Signing<'_> {

@@ -10,8 +10,12 @@ use crate::fixture::{forms, Org, Place, Shape};
 /// Enough images that with 16 bins the tag and digest names of most land in other bins.
 const IMAGES: usize = 6;
 
-async fn sign_verify_yank(place: Place, shape: Shape) {
-    let org = Org::new(place, shape).await;
+async fn sign_verify_yank(place: Place, shape: Shape, merkle: bool) {
+    let org = if merkle {
+        Org::new_merkle(place, shape).await
+    } else {
+        Org::new(place, shape).await
+    };
     let mut images = Vec::new();
     for i in 0..IMAGES {
         let tag = format!("v{i}");
@@ -21,6 +25,12 @@ async fn sign_verify_yank(place: Place, shape: Shape) {
         images.push((tag, digest));
     }
     org.publish().await;
+    let snapshot = org.snapshot().await;
+    let tree = ocituf_tuf::merkle::MerkleRoot::of_snapshot(&snapshot).unwrap();
+    assert_eq!(tree.is_some(), merkle, "{shape:?}: {snapshot:?}");
+    if merkle {
+        assert_eq!(snapshot.meta.keys().collect::<Vec<_>>(), ["targets.json"]);
+    }
     for (tag, digest) in &images {
         for form in forms(tag, digest) {
             let got = org.verify(&form).await;
@@ -62,23 +72,30 @@ async fn sign_verify_yank(place: Place, shape: Shape) {
 }
 
 macro_rules! matrix {
-    ($($name:ident: $place:ident, $shape:expr;)*) => {$(
+    ($($name:ident: $place:ident, $shape:expr, $merkle:expr;)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            sign_verify_yank(Place::$place(), $shape).await;
+            sign_verify_yank(Place::$place(), $shape, $merkle).await;
         }
     )*};
 }
 
 matrix! {
-    layout_flat: layout, Shape::Flat;
-    layout_nested: layout, Shape::Nested;
-    layout_terminating: layout, Shape::Terminating;
-    layout_16_bins: layout, Shape::Bins(16);
-    layout_1024_bins: layout, Shape::Bins(1024);
-    distribution_flat: distribution, Shape::Flat;
-    distribution_nested: distribution, Shape::Nested;
-    distribution_terminating: distribution, Shape::Terminating;
-    distribution_16_bins: distribution, Shape::Bins(16);
-    distribution_1024_bins: distribution, Shape::Bins(1024);
+    layout_flat: layout, Shape::Flat, false;
+    layout_nested: layout, Shape::Nested, false;
+    layout_terminating: layout, Shape::Terminating, false;
+    layout_16_bins: layout, Shape::Bins(16), false;
+    layout_1024_bins: layout, Shape::Bins(1024), false;
+    distribution_flat: distribution, Shape::Flat, false;
+    distribution_nested: distribution, Shape::Nested, false;
+    distribution_terminating: distribution, Shape::Terminating, false;
+    distribution_16_bins: distribution, Shape::Bins(16), false;
+    distribution_1024_bins: distribution, Shape::Bins(1024), false;
+    // Snapshots with a Merkle tree (TAP 16): the same matrix, roles proven through the tree.
+    layout_flat_merkle: layout, Shape::Flat, true;
+    layout_nested_merkle: layout, Shape::Nested, true;
+    layout_terminating_merkle: layout, Shape::Terminating, true;
+    layout_1024_bins_merkle: layout, Shape::Bins(1024), true;
+    distribution_nested_merkle: distribution, Shape::Nested, true;
+    distribution_16_bins_merkle: distribution, Shape::Bins(16), true;
 }
