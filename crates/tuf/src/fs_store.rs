@@ -60,6 +60,7 @@ pub struct FsStore {
 }
 
 const HISTORY_DIR: &str = "root-history";
+const MERKLE_DIR: &str = "merkle-paths";
 
 impl FsStore {
     /// A store in `dir`, created (with its parents) if it does not exist.
@@ -84,6 +85,12 @@ impl FsStore {
     /// The file that holds the metadata of `role`.
     pub fn role_path(&self, role: &str) -> PathBuf {
         self.dir.join(format!("{}.json", role_file_stem(role)))
+    }
+
+    fn merkle_path(&self, role: &str) -> PathBuf {
+        self.dir
+            .join(MERKLE_DIR)
+            .join(format!("{}.path", role_file_stem(role)))
     }
 
     fn history_path(&self, version: u64) -> PathBuf {
@@ -157,6 +164,27 @@ impl TrustedStore for FsStore {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_error("remove", &name, e)),
+        })
+        .await
+    }
+
+    async fn load_merkle_path(&self, role: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.merkle_path(role);
+        let name = format!("{role} (snapshot Merkle path)");
+        blocking(&name.clone(), move || {
+            read_bounded(&path, &name, crate::merkle::MAX_PATH_LEN)
+        })
+        .await
+    }
+
+    async fn store_merkle_path(&self, role: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = self.dir.join(MERKLE_DIR);
+        let path = self.merkle_path(role);
+        let name = format!("{role} (snapshot Merkle path)");
+        let bytes = bytes.to_vec();
+        blocking(&name.clone(), move || {
+            fs::create_dir_all(&dir).map_err(|e| io_error("create the directory of", &name, e))?;
+            write_atomic(&path, &name, &bytes)
         })
         .await
     }

@@ -331,6 +331,8 @@ pub fn leaf_roles(bytes: &[u8], prefix: &str) -> Result<BTreeMap<String, MetaFil
 /// The node a [`Walk`] needs next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRequest {
+    /// The role whose path this node is on (a cache keeps paths by role).
+    pub role: String,
     pub kind: Kind,
     /// Lowercase hex sha256 the node's bytes must have.
     pub sha256: String,
@@ -358,6 +360,8 @@ pub struct Walk {
     depth: usize,
     next: Option<(Kind, String)>,
     found: Option<Outcome>,
+    /// The nodes fed so far, root first (what a cache keeps to prove the role offline).
+    fed: Vec<Vec<u8>>,
 }
 
 impl Walk {
@@ -375,6 +379,7 @@ impl Walk {
             depth: 0,
             next: Some((root.kind, root.sha256.clone())),
             found: None,
+            fed: Vec::new(),
         })
     }
 
@@ -391,6 +396,7 @@ impl Walk {
     /// The node to fetch next, or `None` when the walk is over.
     pub fn wanted(&self) -> Option<NodeRequest> {
         self.next.as_ref().map(|(kind, sha)| NodeRequest {
+            role: self.role.clone(),
             kind: *kind,
             sha256: sha.clone(),
             max_len: kind.max_len(),
@@ -432,6 +438,7 @@ impl Walk {
                 actual,
             });
         }
+        self.fed.push(bytes.to_vec());
         match kind {
             Kind::Inner => {
                 if self.depth >= MAX_DEPTH {
@@ -456,10 +463,40 @@ impl Walk {
         Ok(())
     }
 
+    /// The nodes fed so far, root first, in the form [`path_nodes`] reads.
+    pub fn path_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for node in &self.fed {
+            // Fed nodes passed the read limit (at most 64 KiB), so the length fits.
+            out.extend_from_slice(&u32::try_from(node.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(node);
+        }
+        out
+    }
+
     /// What the walk proved, once it is over (`None` while nodes are still wanted).
     pub fn result(&self) -> Option<&Outcome> {
         self.found.as_ref()
     }
+}
+
+/// The longest path a cache keeps: 64 inner nodes and a leaf.
+pub const MAX_PATH_LEN: u64 = 64 * INNER_LEN as u64 + LEAF_MAX_LEN + 65 * 4;
+
+/// The nodes of a path kept by [`Walk::path_bytes`] (untrusted: a cache). Malformed bytes
+/// give the nodes read before the fault; each is checked again by the walk that uses it.
+pub fn path_nodes(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 4 && out.len() <= MAX_DEPTH {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let Some(node) = rest.get(4..4 + len) else {
+            break;
+        };
+        out.push(node);
+        rest = &rest[4 + len..];
+    }
+    out
 }
 
 #[cfg(test)]

@@ -55,6 +55,24 @@ pub trait TrustedStore: Send + Sync {
         async { Ok(None) }
     }
 
+    /// Read the snapshot Merkle path last kept for `role` (docs/oci-mapping.md §11), so that
+    /// the role can be proven again offline. Stores without them return `Ok(None)`.
+    fn load_merkle_path(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        let _ = role;
+        async { Ok(None) }
+    }
+    /// Replace the snapshot Merkle path kept for `role` (a no-op for stores without them).
+    fn store_merkle_path(
+        &self,
+        role: &str,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (role, bytes);
+        async { Ok(()) }
+    }
     /// Keep a verified root version in the root history (a no-op for stores without one).
     fn store_root(
         &self,

@@ -11,6 +11,7 @@ mod flows;
 mod help;
 mod hostile;
 mod layout;
+mod merkle;
 mod pinning;
 mod pkcs11;
 mod platform;

@@ -35,6 +35,31 @@ impl RepoSource for CacheSource {
         }))
     }
 
+    /// The node from the path the cache kept for the role (docs/oci-mapping.md §11); the
+    /// walk checks its digest like any fetched node.
+    async fn fetch_merkle_node(
+        &self,
+        req: &ocituf_tuf::merkle::NodeRequest,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        let path = self
+            .0
+            .load_merkle_path(&req.role)
+            .await
+            .map_err(|e| SourceError::Fetch {
+                what: format!("the cached snapshot Merkle path of role {:?}", req.role),
+                source: Box::new(e),
+            })?;
+        Ok(path.and_then(|bytes| {
+            ocituf_tuf::merkle::path_nodes(&bytes)
+                .into_iter()
+                .find(|n| {
+                    ocituf_tuf::crypto::hash::digest("sha256", n).as_deref()
+                        == Some(req.sha256.as_str())
+                })
+                .map(<[u8]>::to_vec)
+        }))
+    }
+
     async fn fetch_target(&self, _req: &TargetRequest<'_>) -> Result<Option<Vec<u8>>, SourceError> {
         Ok(None)
     }
@@ -45,6 +70,7 @@ impl RepoSource for CacheSource {
 enum Key {
     Root(u64),
     Role(String),
+    MerklePath(String),
 }
 
 /// A buffered change.
@@ -92,11 +118,14 @@ impl Overlay {
         for (key, value) in writes {
             match (key, value) {
                 (Key::Root(v), Pending::Written(bytes)) => self.base.store_root(v, &bytes).await?,
-                (Key::Root(_), Pending::Removed) => {}
+                (Key::Root(_) | Key::MerklePath(_), Pending::Removed) => {}
                 (Key::Role(role), Pending::Written(bytes)) => {
                     self.base.store(&role, &bytes).await?;
                 }
                 (Key::Role(role), Pending::Removed) => self.base.remove(&role).await?,
+                (Key::MerklePath(role), Pending::Written(bytes)) => {
+                    self.base.store_merkle_path(&role, &bytes).await?;
+                }
             }
         }
         Ok(())
@@ -141,6 +170,21 @@ impl TrustedStore for Overlay {
 
     async fn store_root(&self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
         self.put(Key::Root(version), Pending::Written(bytes.to_vec()));
+        Ok(())
+    }
+
+    async fn load_merkle_path(&self, role: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending(&Key::MerklePath(role.to_owned())) {
+            Some(v) => bounded(role, v, ocituf_tuf::merkle::MAX_PATH_LEN),
+            None => self.base.load_merkle_path(role).await,
+        }
+    }
+
+    async fn store_merkle_path(&self, role: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put(
+            Key::MerklePath(role.to_owned()),
+            Pending::Written(bytes.to_vec()),
+        );
         Ok(())
     }
 }

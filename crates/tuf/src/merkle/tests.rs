@@ -229,3 +229,25 @@ fn snapshot_field_is_read_strictly() {
     );
     assert!(MerkleRoot::of_snapshot(&bad).is_err());
 }
+
+#[test]
+fn kept_path_round_trips_and_a_damaged_one_never_panics() {
+    let tree = Tree::build(&roles(500)).unwrap();
+    let nodes: BTreeMap<&str, &Node> = tree.nodes.iter().map(|n| (n.sha256.as_str(), n)).collect();
+    let mut w = Walk::new(&tree.root, "bins-00007").unwrap();
+    let mut fed = 0;
+    while let Some(req) = w.wanted() {
+        w.feed(&nodes[req.sha256.as_str()].bytes).unwrap();
+        fed += 1;
+    }
+    let kept = w.path_bytes();
+    let path = path_nodes(&kept);
+    assert_eq!(path.len(), fed);
+    assert!(fed >= 2);
+    assert_eq!(path[0], nodes[tree.root.sha256.as_str()].bytes.as_slice());
+    // A cache file cut short or overwritten gives at most the whole nodes before the damage.
+    for cut in 0..kept.len() {
+        assert!(path_nodes(&kept[..cut]).len() < fed);
+    }
+    assert!(path_nodes(&[0xff; 64]).is_empty());
+}

@@ -459,7 +459,12 @@ impl<S: RepoSource, T: TrustedStore, C: Clock> Updater<S, T, C> {
             .and_then(|bytes| Envelope::parse(role, &bytes).ok())
             .and_then(|e| Targets::from_signed(&e.signed).ok())
             .map(|t| t.version);
-        self.trusted.accept_merkle_proof(&walk, cached_version)
+        self.trusted.accept_merkle_proof(&walk, cached_version)?;
+        // Kept so that the role can be proven again offline from the cache.
+        self.store
+            .store_merkle_path(role, &walk.path_bytes())
+            .await?;
+        Ok(())
     }
 
     /// Find the trusted information of a target, walking delegations (TUF 5.7) and fetching

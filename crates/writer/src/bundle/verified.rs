@@ -225,6 +225,14 @@ async fn load_delegated<S: ocituf_tuf::RepoSource>(
     targets: &mut BTreeMap<String, Vec<u8>>,
     refused: &dyn Fn(ocituf_tuf::Error) -> crate::Error,
 ) -> Result<()> {
+    if trusted.merkle_root().is_some() {
+        // A bundle would have to carry every node of the tree; until it does, say so rather
+        // than export a bundle whose delegated roles no client can prove.
+        return Err(fail(
+            ErrorKind::Config,
+            "this root of trust signs snapshots with a Merkle tree (ocituf init --snapshot-merkle),              which air-gap bundles do not carry yet: export a root of trust with classic snapshots",
+        ));
+    }
     let now = time::OffsetDateTime::now_utc();
     let consistent = trusted.root().consistent_snapshot();
     let mut queue = vec!["targets".to_owned()];
