@@ -14,7 +14,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ocituf_tuf::merkle::{inner_children, leaf_roles, Kind, MerkleRoot, Node, Tree};
+use std::future::Future;
+use std::pin::Pin;
+
+use ocituf_tuf::merkle::{
+    build_subtree, digit, inner_bytes, inner_children, leaf_roles, node, prefix, Kind, MerkleRoot,
+    Node, Tree,
+};
+use ocituf_tuf::metadata::MetaFile;
 use serde_json::json;
 
 use crate::mapping::{empty_descriptor, EMPTY_BLOB, MANIFEST_MEDIA_TYPE};
@@ -185,6 +192,139 @@ fn leaf_prefix(bytes: &[u8]) -> Option<String> {
     v.get("prefix")?.as_str().map(str::to_owned)
 }
 
+/// The tree of [`update_tree`], with the nodes it made.
+#[derive(Debug, Clone)]
+pub struct UpdatedTree {
+    pub tree: Tree,
+    /// Previous versions of the changed roles that the previous tree held.
+    pub previous: BTreeMap<String, u64>,
+}
+
+/// The previous snapshot's tree with `changes` (role → new entry) applied, reading only the
+/// nodes on the changed roles' paths: the same tree [`Tree::build`] makes over the whole
+/// new set, at a cost in k × depth node reads for k changes. `tree.nodes` holds only the
+/// new nodes (children first), ready for [`push_tree`] with `previous` as the old root.
+///
+/// Roles are added or changed, never removed (a removal can shrink a subtree into a leaf,
+/// which needs the subtree's size: rebuild the whole tree then).
+///
+/// # Errors
+/// A previous node that is missing or malformed (`MalformedManifest`): publish the whole
+/// tree instead; store errors.
+pub async fn update_tree<A: ArtifactStore>(
+    store: &A,
+    previous: &MerkleRoot,
+    changes: &BTreeMap<String, MetaFile>,
+) -> Result<UpdatedTree, Error> {
+    let mut acc = Acc::default();
+    let (kind, sha256) = if changes.is_empty() {
+        (previous.kind, previous.sha256.clone())
+    } else {
+        rebuild(
+            store,
+            previous.kind,
+            previous.sha256.clone(),
+            0,
+            changes.clone(),
+            &mut acc,
+        )
+        .await?
+    };
+    Ok(UpdatedTree {
+        tree: Tree {
+            root: MerkleRoot {
+                kind,
+                sha256,
+                roles: previous.roles + acc.added,
+            },
+            nodes: acc.nodes,
+        },
+        previous: acc.previous,
+    })
+}
+
+#[derive(Default)]
+struct Acc {
+    nodes: Vec<Node>,
+    previous: BTreeMap<String, u64>,
+    added: u64,
+}
+
+type Rebuilt<'a> = Pin<Box<dyn Future<Output = Result<(Kind, String), Error>> + Send + 'a>>;
+
+fn rebuild<'a, A: ArtifactStore>(
+    store: &'a A,
+    kind: Kind,
+    sha: String,
+    depth: usize,
+    changes: BTreeMap<String, MetaFile>,
+    acc: &'a mut Acc,
+) -> Rebuilt<'a> {
+    Box::pin(async move {
+        let malformed = |reason: String| Error::MalformedManifest {
+            what: format!("the previous snapshot's Merkle node sha256:{sha}"),
+            reason,
+        };
+        let bytes = fetch_node(store, &sha, kind)
+            .await?
+            .ok_or_else(|| malformed("it is missing from the repository".to_owned()))?;
+        match kind {
+            Kind::Leaf => {
+                let at = changes
+                    .keys()
+                    .next()
+                    .map_or_else(String::new, |r| prefix(r, depth));
+                let mut roles = leaf_roles(&bytes, &at).map_err(|e| malformed(e.to_string()))?;
+                for (role, meta) in changes {
+                    match roles.insert(role.clone(), meta) {
+                        Some(old) => {
+                            acc.previous.insert(role, old.version);
+                        }
+                        None => acc.added += 1,
+                    }
+                }
+                subtree(&roles, depth, acc)
+            }
+            Kind::Inner => {
+                let mut children = inner_children(&bytes).map_err(|e| malformed(e.to_string()))?;
+                let mut groups: BTreeMap<usize, BTreeMap<String, MetaFile>> = BTreeMap::new();
+                for (role, meta) in changes {
+                    groups
+                        .entry(digit(&role, depth))
+                        .or_default()
+                        .insert(role, meta);
+                }
+                for (d, group) in groups {
+                    let child = if let Some((k, s)) = children[d].take() {
+                        rebuild(store, k, s, depth + 1, group, acc).await?
+                    } else {
+                        acc.added += group.len() as u64;
+                        subtree(&group, depth + 1, acc)?
+                    };
+                    children[d] = Some(child);
+                }
+                let n = node(Kind::Inner, inner_bytes(&children));
+                let out = (Kind::Inner, n.sha256.clone());
+                acc.nodes.push(n);
+                Ok(out)
+            }
+        }
+    })
+}
+
+fn subtree(
+    roles: &BTreeMap<String, MetaFile>,
+    depth: usize,
+    acc: &mut Acc,
+) -> Result<(Kind, String), Error> {
+    let (kind, sha, nodes) = build_subtree(roles, depth).map_err(|e| Error::MalformedManifest {
+        what: "a snapshot Merkle subtree".to_owned(),
+        reason: e.to_string(),
+    })?;
+    acc.nodes.extend(nodes);
+    Ok((kind, sha))
+}
+
 /// A node's bytes by its sha256, checked; `None` when missing or not matching.
 ///
 /// # Errors
@@ -201,4 +341,94 @@ pub async fn fetch_node<A: ArtifactStore>(
         return Ok(None);
     };
     Ok((Digest::of(&bytes) == digest).then_some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LayoutStore;
+
+    fn entry(version: u64) -> MetaFile {
+        let mut m = MetaFile::new(version);
+        m.length = Some(1000 + version);
+        m.hashes = Some(BTreeMap::from([(
+            "sha256".to_owned(),
+            Digest::of(&version.to_be_bytes()).hex().to_owned(),
+        )]));
+        m
+    }
+
+    fn roles(n: usize) -> BTreeMap<String, MetaFile> {
+        (0..n)
+            .map(|i| (format!("bins-{i:05x}"), entry(1)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_updated_tree_is_the_tree_built_from_scratch_and_reads_only_changed_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::new(dir.path(), "acme/tuf").unwrap();
+        let mut set = roles(3_000);
+        let first = Tree::build(&set).unwrap();
+        let pushed = push_tree(&store, &first, None).await.unwrap();
+        assert_eq!(pushed.nodes, first.nodes.len());
+
+        // Change two roles, add one that lands in a leaf (or splits one), add 20 under one
+        // new name prefix so that a leaf overflows and splits.
+        let mut changes = BTreeMap::from([
+            ("bins-00010".to_owned(), entry(2)),
+            ("bins-00a00".to_owned(), entry(5)),
+            ("new-role".to_owned(), entry(1)),
+        ]);
+        for i in 0..20 {
+            changes.insert(format!("burst-{i}"), entry(1));
+        }
+        let updated = update_tree(&store, &first.root, &changes).await.unwrap();
+        set.extend(changes.clone());
+        let scratch = Tree::build(&set).unwrap();
+        assert_eq!(
+            updated.tree.root, scratch.root,
+            "same bytes as a full rebuild"
+        );
+        assert_eq!(updated.previous.get("bins-00010"), Some(&1));
+        assert_eq!(updated.previous.len(), 2, "only changed roles that existed");
+        assert!(
+            updated.tree.nodes.len() < 23 * 4,
+            "{} new nodes for 23 changes",
+            updated.tree.nodes.len()
+        );
+        let pushed = push_tree(&store, &updated.tree, Some(&first.root))
+            .await
+            .unwrap();
+        assert_eq!(pushed.nodes, updated.tree.nodes.len());
+
+        // Every role is provable from the pushed nodes.
+        for role in ["bins-00010", "burst-7", "bins-00001"] {
+            let mut walk = ocituf_tuf::merkle::Walk::new(&updated.tree.root, role).unwrap();
+            while let Some(req) = walk.wanted() {
+                let bytes = fetch_node(&store, &req.sha256, req.kind)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                walk.feed(&bytes).unwrap();
+            }
+            assert_eq!(
+                walk.result(),
+                Some(&ocituf_tuf::merkle::Outcome::Found(set[role].clone()))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_over_a_missing_previous_node_is_an_error_not_a_smaller_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::new(dir.path(), "acme/tuf").unwrap();
+        let first = Tree::build(&roles(100)).unwrap();
+        // Never pushed: the registry lost the previous tree.
+        let changes = BTreeMap::from([("bins-00001".to_owned(), entry(2))]);
+        let err = update_tree(&store, &first.root, &changes)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
 }

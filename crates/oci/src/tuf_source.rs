@@ -66,6 +66,7 @@ pub struct OciRepoSource<A> {
     top: Anchor,
     state: Mutex<State>,
     requests: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl<A: ArtifactStore> OciRepoSource<A> {
@@ -77,6 +78,7 @@ impl<A: ArtifactStore> OciRepoSource<A> {
             top,
             state: Mutex::new(State::default()),
             requests: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
         }
     }
 
@@ -96,6 +98,13 @@ impl<A: ArtifactStore> OciRepoSource<A> {
     /// How many store calls (registry requests) this source made so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// How many bytes of blobs and manifests this source fetched so far (metadata files,
+    /// Merkle nodes, role-version manifests; listings are not counted: their size is the
+    /// transport's).
+    pub fn bytes_fetched(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Offer bytes the caller already has (e.g. the cached timestamp), to be reused when a
@@ -143,6 +152,7 @@ impl<A: ArtifactStore> OciRepoSource<A> {
         let Some(bytes) = self.store.get_blob(digest, max_len).await? else {
             return Ok(None);
         };
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if bytes.len() as u64 > max_len {
             return Err(Error::TooLarge {
                 what: format!("blob {digest}"),
@@ -235,6 +245,8 @@ impl<A: ArtifactStore> OciRepoSource<A> {
         else {
             return Ok(None);
         };
+        self.bytes
+            .fetch_add(manifest.bytes.len() as u64, Ordering::Relaxed);
         let actual = Digest::of(&manifest.bytes);
         if actual != *digest {
             return Err(Error::DigestMismatch {

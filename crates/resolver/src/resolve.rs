@@ -56,6 +56,9 @@ pub struct VerifiedDigest {
     /// Requests made to the metadata repository (the image's manifest not counted), as
     /// store calls: one referrers listing counts once.
     pub metadata_requests: u64,
+    /// Bytes of metadata blobs and manifests fetched from the metadata repository
+    /// (listings not counted).
+    pub metadata_bytes: u64,
     /// HTTP requests sent to the metadata registry (token requests, retries and the
     /// referrers detection included); `None` for an OCI layout.
     pub registry_requests: Option<u64>,
@@ -179,6 +182,7 @@ impl Resolver {
             })?;
         let versions = ocituf_tuf::updater::trusted_versions(updater.trusted());
         let metadata_requests = updater.source().requests();
+        let metadata_bytes = updater.source().bytes_fetched();
         let registry_requests = match &metadata_store {
             AnyStore::Registry(r) => Some(r.client().request_count()),
             _ => None,
@@ -229,6 +233,7 @@ impl Resolver {
             repository: entry.repository.clone(),
             versions,
             metadata_requests,
+            metadata_bytes,
             registry_requests,
         })
     }

@@ -200,6 +200,68 @@ impl Tree {
 
 type Keyed<'a> = ([u8; 32], &'a str, &'a MetaFile);
 
+/// The subtree at `depth` over `roles` (which must all have keys with the same first
+/// `depth` digits): its root kind and sha256, and its nodes, children before parents. The
+/// same subtree [`Tree::build`] makes at that path for that set; writers that change a few
+/// roles rebuild only the subtrees on their paths with it.
+///
+/// # Errors
+/// [`Error::Invalid`] when the roles do not share the prefix; [`Error::Canonical`].
+pub fn build_subtree(
+    roles: &BTreeMap<String, MetaFile>,
+    depth: usize,
+) -> Result<(Kind, String, Vec<Node>), Error> {
+    let mut keyed: Vec<Keyed<'_>> = roles
+        .iter()
+        .map(|(name, meta)| (key(name), name.as_str(), meta))
+        .collect();
+    keyed.sort_by_key(|k| k.0);
+    if let (Some(first), Some(last)) = (keyed.first(), keyed.last()) {
+        if prefix_hex(&first.0, depth) != prefix_hex(&last.0, depth) {
+            return Err(invalid(format!(
+                "a Merkle subtree at depth {depth} was given roles with different prefixes"
+            )));
+        }
+    }
+    let mut nodes = Vec::new();
+    let (kind, sha) = build_node(&keyed, depth, &mut nodes)?;
+    Ok((kind, hex::encode(sha), nodes))
+}
+
+/// The hex digit of `role`'s key at `depth`.
+pub fn digit(role: &str, depth: usize) -> usize {
+    nibble(&key(role), depth.min(MAX_DEPTH - 1))
+}
+
+/// The first `depth` hex digits of `role`'s key (a leaf's `prefix` at that depth).
+pub fn prefix(role: &str, depth: usize) -> String {
+    prefix_hex(&key(role), depth.min(MAX_DEPTH))
+}
+
+/// The bytes of an inner node with these children (by hex digit).
+pub fn inner_bytes(children: &[Option<(Kind, String)>; 16]) -> Vec<u8> {
+    let mut bytes = vec![0u8; INNER_LEN];
+    for (digit, child) in children.iter().enumerate() {
+        if let Some((kind, sha)) = child {
+            if let Some(raw) = decode_sha256(sha) {
+                let slot = &mut bytes[digit * 33..(digit + 1) * 33];
+                slot[0] = kind.tag();
+                slot[1..].copy_from_slice(&raw);
+            }
+        }
+    }
+    bytes
+}
+
+/// A node with its sha256.
+pub fn node(kind: Kind, bytes: Vec<u8>) -> Node {
+    Node {
+        kind,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        bytes,
+    }
+}
+
 fn build_node(
     set: &[Keyed<'_>],
     depth: usize,

@@ -4,9 +4,21 @@
 //! is pushed: the entries are what metadata size and write cost depend on, and a verifying
 //! pull of one of them is refused (the registry has no such manifest), as it should be.
 
-use ocituf_oci::Digest;
+use std::collections::BTreeMap;
 
+use ocituf_oci::image::{digest_target, tag_target};
+use ocituf_oci::Digest;
+use ocituf_tuf::crypto::Signer;
+use ocituf_tuf::metadata::{Role as _, TargetFile, Targets, SPEC_VERSION};
+use time::OffsetDateTime;
+
+use crate::authority::{sign_envelope, Authority};
+use crate::edit::to_value;
+use crate::error::{fail, Result, ResultExt as _};
+use crate::pin::Pin;
+use crate::repo::{Found, MetaRepo};
 use crate::sign::{ImageManifest, ImageToSign};
+use crate::ErrorKind;
 
 /// The media types of what CI pushes, in the proportions the generator uses (3 in 4 single
 /// manifests, 1 in 4 multi-arch indexes).
@@ -47,6 +59,124 @@ pub fn synthetic_images(
         }
     }
     out
+}
+
+/// Sign `images` (both names of each, as [`crate::sign::sign_images`] writes them) straight
+/// into the succinct hash bins that `team_role` delegates to, one version 1 per bin, pushed
+/// by `concurrency` tasks; returns each bin's version for
+/// [`crate::online::publish_changes`]. For building large repositories quickly: it reads
+/// no bin and assumes none has a version yet (a fresh delegation).
+///
+/// # Errors
+/// A configuration error when `team_role` is not delegated from `targets` or delegates to
+/// no bins; registry failures.
+pub async fn populate_bins(
+    repo: &MetaRepo,
+    pin: Option<&Pin>,
+    team_role: &str,
+    bin_key: &dyn Signer,
+    images: &[ImageToSign],
+    expires: OffsetDateTime,
+    concurrency: usize,
+) -> Result<BTreeMap<String, Found>> {
+    let (root, _) = repo.root_chain(pin).await?;
+    let top_auth = Authority::of_top_level(&root, "targets")?;
+    let no_role = || {
+        fail(
+            ErrorKind::Config,
+            format!("{team_role:?} is not delegated from targets to hash bins"),
+        )
+    };
+    let top = repo
+        .newest("targets", &top_auth)
+        .await?
+        .ok_or_else(no_role)?;
+    let top =
+        Targets::from_signed(&top.envelope.signed).config(|| "targets is malformed".to_owned())?;
+    let d = top.delegations.as_ref().ok_or_else(no_role)?;
+    let delegated = d
+        .roles
+        .iter()
+        .flatten()
+        .find(|r| r.name == team_role)
+        .ok_or_else(no_role)?;
+    let team_auth = Authority {
+        keys: d.keys.clone(),
+        keyids: delegated.keyids.clone(),
+        threshold: delegated.threshold,
+    };
+    let team = repo
+        .newest(team_role, &team_auth)
+        .await?
+        .ok_or_else(no_role)?;
+    let team = Targets::from_signed(&team.envelope.signed)
+        .config(|| format!("{team_role} is malformed"))?;
+    let succinct = team
+        .delegations
+        .as_ref()
+        .and_then(|d| d.succinct_roles.clone())
+        .ok_or_else(no_role)?;
+
+    let mut bins: BTreeMap<String, BTreeMap<String, TargetFile>> = BTreeMap::new();
+    for i in images {
+        let file = i.manifest.target_file();
+        for name in [
+            tag_target(&i.repository, &i.tag),
+            digest_target(&i.repository, &i.manifest.digest),
+        ] {
+            bins.entry(succinct.role_for_target(&name))
+                .or_default()
+                .insert(name, file.clone());
+        }
+    }
+    let mut signed = Vec::with_capacity(bins.len());
+    for (bin, targets) in bins {
+        let t = Targets {
+            spec_version: SPEC_VERSION.to_owned(),
+            version: 1,
+            expires,
+            targets,
+            delegations: None,
+            extra: BTreeMap::new(),
+        };
+        let (envelope, bytes) = sign_envelope(to_value(&t)?, &[bin_key], Vec::new())?;
+        signed.push((bin, envelope, bytes));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = signed.len().div_ceil(concurrency.max(1)).max(1);
+    while !signed.is_empty() {
+        let chunk: Vec<_> = signed.drain(..per_task.min(signed.len())).collect();
+        let publisher = ocituf_oci::Publisher::new(repo.store.clone(), repo.name.clone());
+        tasks.spawn(async move {
+            let mut out = Vec::with_capacity(chunk.len());
+            for (bin, envelope, bytes) in chunk {
+                let pushed = publisher.push(&bin, &bytes, None).await;
+                out.push((bin, envelope, bytes, pushed));
+            }
+            out
+        });
+    }
+    let mut found = BTreeMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let done =
+            done.map_err(|e| fail(ErrorKind::Network, format!("a push task failed: {e}")))?;
+        for (bin, envelope, bytes, pushed) in done {
+            let pushed = pushed.map_err(|e| {
+                crate::Error::wrap(ErrorKind::Network, format!("could not push bin {bin:?}"), e)
+            })?;
+            found.insert(
+                bin,
+                Found {
+                    envelope,
+                    bytes,
+                    version: 1,
+                    manifest: pushed.manifest_digest,
+                    parent: None,
+                },
+            );
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

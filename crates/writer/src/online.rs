@@ -167,6 +167,101 @@ pub async fn publish_state(
     })
 }
 
+/// Publish a new snapshot and timestamp that differ from the previous snapshot only in
+/// `changes` (role → its new version), reading the previous snapshot and, with Merkle
+/// snapshots, only the tree nodes on the changed roles' paths: the cost does not grow with
+/// the number of roles (docs/oci-mapping.md §11). For a writer that knows what it changed
+/// (a batch signer, the online signer's submissions, the large-repository generator);
+/// [`publish`] re-reads every role instead.
+///
+/// # Security
+/// The caller verified each change as a client would (its delegator's keys and threshold,
+/// version = the previous one + 1); this function checks only that no version goes back.
+///
+/// # Errors
+/// A refusal when a change lowers a version; a configuration error when there is no
+/// previous snapshot, or a Merkle root of trust whose previous snapshot is classic (run
+/// `ocituf publish` once); registry failures.
+pub async fn publish_changes(
+    repo: &MetaRepo,
+    pin: Option<&Pin>,
+    keys: &OnlineKeys<'_>,
+    changes: &BTreeMap<String, crate::repo::Found>,
+) -> Result<Published> {
+    let (root, _) = repo.root_chain(pin).await?;
+    let snap_auth = Authority::of_top_level(&root, "snapshot")?;
+    let ts_auth = Authority::of_top_level(&root, "timestamp")?;
+    check_threshold("snapshot", &[keys.snapshot], &snap_auth)?;
+    check_threshold("timestamp", &[keys.timestamp], &ts_auth)?;
+    let prev_snap = repo.newest("snapshot", &snap_auth).await?.ok_or_else(|| {
+        fail(
+            ErrorKind::Config,
+            "there is no snapshot to build on: run `ocituf publish` first",
+        )
+    })?;
+    let prev_ts = repo.newest("timestamp", &ts_auth).await?;
+    let prev = Snapshot::from_signed(&prev_snap.envelope.signed)
+        .config(|| "the previous snapshot is malformed".to_owned())?;
+    let mut meta = prev.meta.clone();
+    let mut extra = BTreeMap::new();
+    let mut previous: BTreeMap<String, u64> = prev
+        .meta
+        .iter()
+        .map(|(n, m)| (n.clone(), m.version))
+        .collect();
+    let mut new_versions = BTreeMap::new();
+    let mut delegated = BTreeMap::new();
+    for (role, found) in changes {
+        let entry = sha256_meta(found.version, &found.bytes);
+        new_versions.insert(format!("{role}.json"), found.version);
+        if role == "targets" || !merkle::root_wants_merkle(&root) {
+            meta.insert(format!("{role}.json"), entry);
+        } else {
+            delegated.insert(role.clone(), entry);
+        }
+    }
+    if merkle::root_wants_merkle(&root) {
+        let prev_root = merkle::MerkleRoot::of_snapshot(&prev)
+            .config(|| "the previous snapshot's Merkle root is malformed".to_owned())?
+            .ok_or_else(|| {
+                fail(
+                    ErrorKind::Config,
+                    "this root of trust asks for Merkle snapshots but the previous snapshot is classic: run `ocituf publish` once to write the whole tree",
+                )
+            })?;
+        let updated = repo.update_merkle_tree(&prev_root, &delegated).await?;
+        previous.extend(
+            updated
+                .previous
+                .iter()
+                .map(|(r, v)| (format!("{r}.json"), *v)),
+        );
+        repo.push_merkle_tree(&updated.tree, Some(&prev_root))
+            .await?;
+        extra.insert(
+            merkle::FIELD.to_owned(),
+            serde_json::to_value(&updated.tree.root).map_err(|e| {
+                fail(
+                    ErrorKind::Config,
+                    format!("the Merkle root cannot be written: {e}"),
+                )
+            })?,
+        );
+    }
+    check_no_rollback(repo, &previous, &new_versions, &BTreeMap::new())?;
+    let snapshot_version = prev_snap.version + 1;
+    let timestamp_version = prev_ts.as_ref().map_or(1, |f| f.version + 1);
+    push_online(repo, meta, extra, snapshot_version, timestamp_version, keys).await?;
+    Ok(Published {
+        snapshot_version,
+        timestamp_version,
+        roles: changes
+            .iter()
+            .map(|(r, f)| (r.clone(), f.version))
+            .collect(),
+    })
+}
+
 /// What [`into_merkle_tree`] did.
 pub(crate) struct MovedToTree {
     /// The value of the snapshot's `x-ocituf-merkle` field.

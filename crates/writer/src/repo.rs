@@ -400,6 +400,22 @@ impl MetaRepo {
         )
     }
 
+    /// The previous snapshot Merkle tree with `changes` applied, reading only the nodes on
+    /// the changed paths (`ocituf_oci::merkle::update_tree`).
+    pub async fn update_merkle_tree(
+        &self,
+        previous: &ocituf_tuf::merkle::MerkleRoot,
+        changes: &std::collections::BTreeMap<String, ocituf_tuf::metadata::MetaFile>,
+    ) -> Result<ocituf_oci::merkle::UpdatedTree> {
+        self.net(
+            ocituf_oci::merkle::update_tree(&self.store, previous, changes).await,
+            || {
+                "could not update the snapshot Merkle tree (run `ocituf publish` to write it whole)"
+                    .to_owned()
+            },
+        )
+    }
+
     async fn ensure_anchor(&self, anchor: &Anchor) -> Result<()> {
         self.net(self.store.put_blob(EMPTY_BLOB).await, || {
             "could not push the empty blob".to_owned()

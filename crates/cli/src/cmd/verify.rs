@@ -42,6 +42,7 @@ pub async fn run(ctx: &Context, a: &VerifyArgs, resolve: bool) -> anyhow::Result
                 "repository": v.repository.to_string(),
                 "versions": v.versions,
                 "metadata_requests": v.metadata_requests,
+                "metadata_bytes": v.metadata_bytes,
                 "registry_requests": v.registry_requests,
             }))?
         );

@@ -317,6 +317,7 @@ async fn checked_digest(
         repository: entry.repository.clone(),
         versions: ocituf_tuf::updater::trusted_versions(set),
         metadata_requests: 0,
+        metadata_bytes: 0,
         registry_requests: None,
     };
     Ok((verified, manifest_checked))

@@ -54,3 +54,77 @@ async fn a_thousand_generated_images_signed_in_one_batch_land_in_their_bins() {
         assert_eq!(in_roles.len(), 1, "{name}: {in_roles:?}");
     }
 }
+
+/// The generator fills 256 bins of a root of trust with Merkle snapshots and publishes them
+/// with `publish_changes` (the previous tree plus the changed paths); a full `publish`
+/// afterwards, which reads every role and builds the tree from scratch, signs the same
+/// Merkle root, and a real image signed the ordinary way on top verifies in every form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_merkle_repository_published_incrementally_equals_a_full_publish() {
+    use ocituf_tuf::merkle::MerkleRoot;
+    use ocituf_writer::generate::populate_bins;
+    use ocituf_writer::online::{publish_changes, OnlineKeys};
+
+    let org = Org::new_merkle(Place::layout(), Shape::Bins(256)).await;
+    let mut images = synthetic_images("acme", 1, 1500, 9);
+    for i in &mut images {
+        i.repository = "acme/app".to_owned();
+    }
+    let found = populate_bins(
+        &org.repo,
+        Some(&org.pin),
+        "app",
+        org.team.as_ref(),
+        &images,
+        crate::fixture::in_days(30),
+        4,
+    )
+    .await
+    .unwrap();
+    assert!(
+        found.len() > 240,
+        "3,000 names over 256 bins: {}",
+        found.len()
+    );
+    let keys = OnlineKeys {
+        snapshot: org.online.as_ref(),
+        timestamp: org.online.as_ref(),
+        snapshot_expires: crate::fixture::in_days(7),
+        timestamp_expires: crate::fixture::in_days(1),
+    };
+    let p = publish_changes(&org.repo, Some(&org.pin), &keys, &found)
+        .await
+        .unwrap();
+    assert_eq!(p.roles.len(), found.len());
+    let incremental = MerkleRoot::of_snapshot(&org.snapshot().await)
+        .unwrap()
+        .unwrap();
+    // The team role "app" is in the tree too, and every bin.
+    assert_eq!(incremental.roles, found.len() as u64 + 1);
+    org.publish().await;
+    let full = MerkleRoot::of_snapshot(&org.snapshot().await)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        incremental, full,
+        "the incremental tree is the tree over the whole set"
+    );
+
+    // Every name is where the delegation search looks for it.
+    let state = org.state().await;
+    for i in images.iter().step_by(101) {
+        let name = format!("{}:{}", i.repository, i.tag);
+        let role = state.responsible_roles(&name).pop().unwrap();
+        assert!(
+            state.targets_of(&role).unwrap().targets.contains_key(&name),
+            "{name}"
+        );
+    }
+    // A real image signed and published the ordinary way verifies by every name form.
+    let digest = org.push_image("real").await;
+    org.sign("real").await;
+    org.publish().await;
+    for form in crate::fixture::forms("real", &digest) {
+        assert_eq!(org.verify(&form).await.unwrap(), digest, "acme/app{form}");
+    }
+}
