@@ -63,7 +63,8 @@ pub fn synthetic_images(
 
 /// Sign `images` (both names of each, as [`crate::sign::sign_images`] writes them) straight
 /// into the succinct hash bins that `team_role` delegates to, one version 1 per bin, pushed
-/// by `concurrency` tasks; returns each bin's version for
+/// by `concurrency` tasks; returns each bin's version, and the newest `targets` and
+/// `team_role` it read (a fresh delegation may not be in any snapshot yet), for
 /// [`crate::online::publish_changes`]. For building large repositories quickly: it reads
 /// no bin and assumes none has a version yet (a fresh delegation).
 ///
@@ -87,12 +88,12 @@ pub async fn populate_bins(
             format!("{team_role:?} is not delegated from targets to hash bins"),
         )
     };
-    let top = repo
+    let top_found = repo
         .newest("targets", &top_auth)
         .await?
         .ok_or_else(no_role)?;
-    let top =
-        Targets::from_signed(&top.envelope.signed).config(|| "targets is malformed".to_owned())?;
+    let top = Targets::from_signed(&top_found.envelope.signed)
+        .config(|| "targets is malformed".to_owned())?;
     let d = top.delegations.as_ref().ok_or_else(no_role)?;
     let delegated = d
         .roles
@@ -105,11 +106,11 @@ pub async fn populate_bins(
         keyids: delegated.keyids.clone(),
         threshold: delegated.threshold,
     };
-    let team = repo
+    let team_found = repo
         .newest(team_role, &team_auth)
         .await?
         .ok_or_else(no_role)?;
-    let team = Targets::from_signed(&team.envelope.signed)
+    let team = Targets::from_signed(&team_found.envelope.signed)
         .config(|| format!("{team_role} is malformed"))?;
     let succinct = team
         .delegations
@@ -142,6 +143,20 @@ pub async fn populate_bins(
         let (envelope, bytes) = sign_envelope(to_value(&t)?, &[bin_key], Vec::new())?;
         signed.push((bin, envelope, bytes));
     }
+    let mut found = BTreeMap::from([
+        ("targets".to_owned(), top_found),
+        (team_role.to_owned(), team_found),
+    ]);
+    found.extend(push_all(repo, signed, concurrency).await?);
+    Ok(found)
+}
+
+/// Push signed version 1 of each role, by `concurrency` tasks.
+async fn push_all(
+    repo: &MetaRepo,
+    mut signed: Vec<(String, ocituf_tuf::metadata::Envelope, Vec<u8>)>,
+    concurrency: usize,
+) -> Result<BTreeMap<String, Found>> {
     let mut tasks = tokio::task::JoinSet::new();
     let per_task = signed.len().div_ceil(concurrency.max(1)).max(1);
     while !signed.is_empty() {
