@@ -1,0 +1,181 @@
+//! The leases against a real PostgreSQL (Debian's, started by the testkit on 127.0.0.1):
+//! one holder at a time, an expired lease taken over with a higher fencing token, a stale
+//! holder fenced, a renewed lease kept, and a replica over its fair share giving roots up.
+
+use std::time::Duration;
+
+use ocituf_signer::lease::Leases;
+use ocituf_signer::DatabaseConfig;
+use ocituf_testkit::Postgres;
+
+async fn replica(pg: &Postgres, id: &str, lease: Duration, roots: usize) -> Leases {
+    let config = DatabaseConfig {
+        url: pg.url(),
+        lease,
+        replica_id: id.to_owned(),
+    };
+    Leases::connect(&config, roots)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", pg.log()))
+}
+
+#[tokio::test]
+async fn two_replicas_never_hold_one_root_at_once() {
+    let pg = Postgres::start();
+    let lease = Duration::from_secs(30);
+    let a = replica(&pg, "a", lease, 1).await;
+    let b = replica(&pg, "b", lease, 1).await;
+    let token = a
+        .try_acquire("acme")
+        .await
+        .unwrap()
+        .expect("a free lease is taken");
+    assert_eq!(
+        b.try_acquire("acme").await.unwrap(),
+        None,
+        "b took a held lease"
+    );
+    assert_eq!(
+        a.try_acquire("acme").await.unwrap(),
+        None,
+        "a took its own lease again"
+    );
+    let holder = b.holder("acme").await.unwrap().unwrap();
+    assert_eq!(
+        (holder.replica.as_str(), holder.fencing_token, holder.live),
+        ("a", token, true)
+    );
+    // Concurrent tries on a free root: exactly one wins.
+    let (x, y) = tokio::join!(a.try_acquire("other"), b.try_acquire("other"));
+    let won = [x.unwrap(), y.unwrap()]
+        .iter()
+        .filter(|t| t.is_some())
+        .count();
+    assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_with_a_higher_fencing_token_and_the_old_holder_is_fenced() {
+    let pg = Postgres::start();
+    let lease = Duration::from_secs(1);
+    let a = replica(&pg, "a", lease, 1).await;
+    let b = replica(&pg, "b", lease, 1).await;
+    let old = a.try_acquire("acme").await.unwrap().unwrap();
+    assert!(a.check("acme", old).await.unwrap().is_some());
+    // a stops renewing (a pause, a partition): its lease runs out by the database's clock.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let new = b
+        .try_acquire("acme")
+        .await
+        .unwrap()
+        .expect("an expired lease is free");
+    assert!(new > old, "token {new} after {old}");
+    // The stale holder's publish check fails: it must publish nothing.
+    assert_eq!(
+        a.check("acme", old).await.unwrap(),
+        None,
+        "a stale holder passed the fencing check"
+    );
+    // Nor can it give away the new holder's lease.
+    a.release("acme", old).await.unwrap();
+    assert!(b.check("acme", new).await.unwrap().is_some());
+    // Even a replica that forgot its token cannot pass with a guess of the old one.
+    assert_eq!(b.check("acme", old).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_renewed_lease_is_kept_past_its_first_expiry() {
+    let pg = Postgres::start();
+    let lease = Duration::from_secs(2);
+    let a = replica(&pg, "a", lease, 1).await;
+    let b = replica(&pg, "b", lease, 1).await;
+    let token = a.try_acquire("acme").await.unwrap().unwrap();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            a.check("acme", token).await.unwrap().is_some(),
+            "renewal failed"
+        );
+        assert_eq!(
+            b.try_acquire("acme").await.unwrap(),
+            None,
+            "b took a renewed lease"
+        );
+    }
+    // Released, it is free at once.
+    a.release("acme", token).await.unwrap();
+    let next = b
+        .try_acquire("acme")
+        .await
+        .unwrap()
+        .expect("a released lease is free");
+    assert!(next > token);
+}
+
+#[tokio::test]
+async fn a_replica_over_its_fair_share_gives_up_the_roots_it_ranks_last() {
+    let pg = Postgres::start();
+    let lease = Duration::from_secs(30);
+    let roots = ["r0", "r1", "r2", "r3"];
+    let a = replica(&pg, "a", lease, roots.len()).await;
+    let mut tokens = Vec::new();
+    for r in roots {
+        tokens.push(
+            a.try_acquire(r)
+                .await
+                .unwrap()
+                .expect("alone, a takes every root"),
+        );
+    }
+    // b comes up: it is live (its tries beat), so a's share is ceil(4 / 2) = 2.
+    let b = replica(&pg, "b", lease, roots.len()).await;
+    for r in roots {
+        assert_eq!(b.try_acquire(r).await.unwrap(), None);
+    }
+    let mut shed = Vec::new();
+    for (r, t) in roots.iter().zip(&tokens) {
+        if a.check(r, *t).await.unwrap().unwrap().shed {
+            a.release(r, *t).await.unwrap();
+            shed.push(*r);
+        }
+    }
+    assert_eq!(shed, ["r2", "r3"]);
+    // a, at its share, does not take a free lease back; b takes both.
+    for r in &shed {
+        assert_eq!(
+            a.try_acquire(r).await.unwrap(),
+            None,
+            "a took {r} over its share"
+        );
+        assert!(
+            b.try_acquire(r).await.unwrap().is_some(),
+            "b did not take {r}"
+        );
+    }
+    for r in roots {
+        let h = a.holder(r).await.unwrap().unwrap();
+        let want = if shed.contains(&r) { "b" } else { "a" };
+        assert_eq!(h.replica, want, "{r}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_an_error_that_names_it() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    pg.stop();
+    let e = Leases::connect(
+        &DatabaseConfig {
+            url,
+            lease: Duration::from_secs(2),
+            replica_id: "a".to_owned(),
+        },
+        1,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("could not connect to PostgreSQL"),
+        "{e}"
+    );
+}
