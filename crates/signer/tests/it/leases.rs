@@ -179,3 +179,116 @@ async fn an_unreachable_database_is_an_error_that_names_it() {
         "{e}"
     );
 }
+
+/// The newest timestamp version in the registry.
+async fn newest_timestamp(org: &crate::fixture::Org) -> u64 {
+    org.versions_claimed("timestamp")
+        .await
+        .keys()
+        .next_back()
+        .copied()
+        .unwrap_or(0)
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lease_was_taken_publishes_nothing_more_until_it_leads_again() {
+    use crate::fixture::{Org, Registry};
+    let pg = Postgres::start();
+    let org = Org::new(Registry::Distribution(ocituf_testkit::Distribution::start())).await;
+    let path = org.dir.path().join("signer-db.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "database-url = \"{}\"\nlease-seconds = 3\nreplica-id = \"r1\"\n{}",
+            pg.url(),
+            org.config_text()
+        ),
+    )
+    .unwrap();
+    let config = ocituf_signer::Config::load(&path).unwrap();
+    let signer = ocituf_signer::Signer::launch(&config, &ocituf_oci::RegistryOptions::default())
+        .await
+        .unwrap();
+    wait_until("r1 leads and publishes", Duration::from_secs(30), || {
+        signer
+            .status("acme")
+            .is_some_and(|s| s.leading && s.timestamp_version.is_some())
+    })
+    .await;
+    let token = signer.status("acme").unwrap().fencing_token.unwrap();
+
+    // Another replica takes the lease behind r1's back (as after a partition that r1 did
+    // not notice): r1 must stop publishing at its next check.
+    let (db, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.simple_query(
+        "UPDATE ocituf_leases SET holder = 'intruder', fencing_token = fencing_token + 1, \
+         expires_at = now() + interval '1 hour' WHERE root_of_trust = 'acme'",
+    )
+    .await
+    .unwrap();
+    let before = newest_timestamp(&org).await;
+    org.push_image("fenced").await;
+    org.sign("fenced").await;
+    wait_until("r1 is fenced", Duration::from_secs(5), || {
+        signer.status("acme").is_some_and(|s| !s.leading)
+    })
+    .await;
+    // Longer than a poll interval and a lease turn: a due batch (a new app version) would
+    // have published by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        newest_timestamp(&org).await,
+        before,
+        "a fenced leader published"
+    );
+    let st = signer.status("acme").unwrap();
+    assert_eq!((st.leading, st.fencing_token), (false, None), "{st:?}");
+    assert_eq!(st.leader.as_deref(), Some("intruder"));
+    let fate = signer
+        .submit("acme", "app", 2, Duration::from_secs(30))
+        .await;
+    assert!(
+        fate.as_ref()
+            .is_err_and(|e| e.to_string().contains("does not lead")),
+        "a follower took a submission: {fate:?}"
+    );
+
+    // The intruder's lease runs out: r1 leads again with a higher token and publishes.
+    db.simple_query("UPDATE ocituf_leases SET expires_at = now() WHERE root_of_trust = 'acme'")
+        .await
+        .unwrap();
+    wait_until("r1 leads again", Duration::from_secs(5), || {
+        signer.status("acme").is_some_and(|s| s.leading)
+    })
+    .await;
+    let again = signer.status("acme").unwrap().fencing_token.unwrap();
+    assert!(
+        again > token + 1,
+        "token {again} after {token} and the intruder's"
+    );
+    let resolver = org.resolver();
+    let mut visible = false;
+    for _ in 0..100 {
+        if resolver.resolve(&org.image("fenced")).await.is_ok() {
+            visible = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(visible, "the image signed while fenced was lost");
+    signer.stop().await;
+}
