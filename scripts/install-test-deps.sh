@@ -75,6 +75,13 @@ if [ ${#missing[@]} -gt 0 ]; then
         log "missing Debian packages: ${missing[*]}; run this script as root"
         exit 1
     fi
+    # The tests start throwaway PostgreSQL servers of their own: keep the package from
+    # creating (and starting) a main cluster on port 5432 (a drop-in that postgresql-common's
+    # createcluster.conf includes; its own conffile is left alone).
+    if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.d/ocituf-test.conf ]; then
+        mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/ocituf-test.conf
+    fi
     log "apt-get install ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
