@@ -408,6 +408,18 @@ async fn renew(root: &Root, leases: &Leases, token: i64) -> Lead {
     }
 }
 
+/// Renew every third of a lease while a batch runs; returns why once the lease is lost.
+async fn keep_renewing(leases: &Leases, name: &str, token: i64) -> String {
+    loop {
+        tokio::time::sleep(leases.lease() / 3).await;
+        match leases.check(name, token).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return "the lease is no longer this replica's".to_owned(),
+            Err(e) => return e.to_string(),
+        }
+    }
+}
+
 fn fenced(root: &Root, leases: &Leases, token: i64, why: &str) {
     tracing::warn!(root_of_trust = %root.config.name, replica = leases.replica_id(), token, why, "fenced: stopped publishing, following now");
     set_lead(root, Lead::Follower, None);
@@ -440,17 +452,26 @@ async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>
                 // Another replica publishes meanwhile: the next leadership starts afresh.
                 last = None;
                 tokio::select! {
-                    () = tokio::time::sleep(turn) => {}
+                    () = tokio::time::sleep(leases.lease() / 3) => {}
                     _ = shutdown.changed() => break,
                 }
                 continue;
             }
         }
-        let fence = match (&work.leases, lead) {
-            (Some(leases), Lead::Leader { token }) => Some((leases.as_ref(), token)),
-            _ => None,
+        let result = match (&work.leases, lead) {
+            (Some(leases), Lead::Leader { token }) => {
+                // A batch may outlast a lease (a slow registry): renew beside it, and stop
+                // it (even mid-publish) the moment the lease is lost.
+                tokio::select! {
+                    r = batch(&root, &work, &pin, &mut last, Some((leases, token))) => r,
+                    why = keep_renewing(leases, &root.config.name, token) => {
+                        fenced(&root, leases, token, &why);
+                        Ok(Outcome::Fenced)
+                    }
+                }
+            }
+            _ => batch(&root, &work, &pin, &mut last, None).await,
         };
-        let result = batch(&root, &work, &pin, &mut last, fence).await;
         let failed = result.is_err();
         match result {
             Ok(Outcome::Fenced) => lead = Lead::Follower,
