@@ -169,7 +169,12 @@ impl Leases {
         loop {
             match client.simple_query(SCHEMA).await {
                 Ok(_) => break,
-                Err(e) if tries < 3 && e.code().is_some() => tries += 1,
+                Err(e)
+                    if tries < 3
+                        && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    tries += 1;
+                }
                 Err(e) => return Err(db_error("could not create the lease tables", e)),
             }
         }

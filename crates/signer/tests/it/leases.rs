@@ -23,8 +23,8 @@ async fn replica(pg: &Postgres, id: &str, lease: Duration, roots: usize) -> Leas
 async fn two_replicas_never_hold_one_root_at_once() {
     let pg = Postgres::start();
     let lease = Duration::from_secs(30);
-    let a = replica(&pg, "a", lease, 1).await;
-    let b = replica(&pg, "b", lease, 1).await;
+    // Both start at once on an empty database: both create the tables.
+    let (a, b) = tokio::join!(replica(&pg, "a", lease, 1), replica(&pg, "b", lease, 1));
     let token = a
         .try_acquire("acme")
         .await
