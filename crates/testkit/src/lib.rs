@@ -40,7 +40,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use distribution::{Auth, Distribution, DistributionOptions};
-pub use postgres::{try_pg_bin, Postgres, PG_BIN};
+pub use postgres::{try_pg_bin, PgBouncer, Postgres, PG_BIN};
 pub use proxy::{
     forged_entry, AdversarialProxy, Behaviour, Match, Rule, ENDLESS_MAX_BYTES, PROXY_MAX_REQUESTS,
     PROXY_TIME_LIMIT,

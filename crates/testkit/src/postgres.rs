@@ -33,6 +33,8 @@ pub struct Postgres {
     watchdog: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// The uid and gid the server runs as (`None`: this process's own).
+    owner: Option<(u32, u32)>,
 }
 
 /// The uid and gid of Debian's `postgres` user, from `/etc/passwd`.
@@ -165,6 +167,7 @@ impl Postgres {
                         watchdog,
                         port,
                         dir,
+                        owner,
                     })
                 }
                 Err(e) => last = Some(e),
@@ -197,6 +200,62 @@ impl Postgres {
         self.dir.path()
     }
 
+    /// Start pgbouncer (Debian's `pgbouncer`, 1.18 in bookworm) in front of this server in
+    /// **transaction pooling** with a pool of two server connections, so that consecutive
+    /// statements of one client may run on different server connections: what breaks
+    /// session state (advisory locks, named prepared statements, `SET`).
+    pub fn start_pgbouncer(&self) -> Result<PgBouncer, Error> {
+        let bin = crate::on_path("pgbouncer").or_else(|_| {
+            crate::executable(
+                "pgbouncer (Debian bookworm package pgbouncer)",
+                PathBuf::from("/usr/sbin/pgbouncer"),
+            )
+        })?;
+        let dir = self.dir.path();
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
+        };
+        write("userlist.txt", &format!("\"{}\" \"\"\n", Self::USER))?;
+        let mut last = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            write(
+                "pgbouncer.ini",
+                &format!(
+                    "[databases]\npostgres = host=127.0.0.1 port={pg} dbname=postgres user={user}\n\n\
+                     [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                     auth_type = trust\nauth_file = {auth}\npool_mode = transaction\n\
+                     default_pool_size = 2\nmax_client_conn = 100\n\
+                     ignore_startup_parameters = extra_float_digits,options\n",
+                    pg = self.port,
+                    user = Self::USER,
+                    auth = dir.join("userlist.txt").display(),
+                ),
+            )?;
+            let mut cmd = Command::new(&bin);
+            cmd.arg(dir.join("pgbouncer.ini"));
+            if let Some((uid, gid)) = self.owner {
+                cmd.uid(uid).gid(gid);
+            }
+            match start_bouncer(&mut cmd, &dir.join("pgbouncer.log"), port) {
+                Ok((child, watchdog)) => {
+                    return Ok(PgBouncer {
+                        child: Some(child),
+                        watchdog,
+                        port,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::StartTimeout {
+            what: "pgbouncer".to_owned(),
+            timeout: crate::START_TIMEOUT,
+            log: String::new(),
+        }))
+    }
+
     /// Stop the server (fast shutdown, then SIGKILL) and reap it.
     pub fn stop(mut self) {
         self.stop_now();
@@ -204,7 +263,7 @@ impl Postgres {
 
     fn stop_now(&mut self) {
         if let Some(mut child) = self.child.take() {
-            stop_child(&mut child);
+            stop_child(&mut child, "INT");
         }
         if let Some(mut w) = self.watchdog.take() {
             let _ = w.kill();
@@ -219,12 +278,104 @@ impl Drop for Postgres {
     }
 }
 
-fn stop_child(child: &mut Child) {
+/// pgbouncer in transaction pooling in front of a [`Postgres`]; stopped (SIGTERM, then
+/// SIGKILL) on drop.
+pub struct PgBouncer {
+    child: Option<Child>,
+    watchdog: Option<Child>,
+    port: u16,
+}
+
+impl PgBouncer {
+    /// `postgres://ocituf@127.0.0.1:PORT/postgres` through pgbouncer.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{}@127.0.0.1:{}/postgres",
+            Postgres::USER,
+            self.port
+        )
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child, "TERM");
+        }
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+/// Spawn pgbouncer and wait (at most [`crate::START_TIMEOUT`]) until its port accepts
+/// connections.
+fn start_bouncer(
+    cmd: &mut Command,
+    log: &Path,
+    port: u16,
+) -> Result<(Child, Option<Child>), Error> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|source| Error::Io {
+                path: log.to_owned(),
+                source,
+            })
+    };
+    let offset = std::fs::metadata(log).map_or(0, |m| m.len());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(open()?)
+        .stderr(open()?)
+        .spawn()
+        .map_err(|source| Error::Spawn {
+            command: format!("{cmd:?}"),
+            source,
+        })?;
+    let watchdog = spawn_watchdog(child.id(), crate::DEFAULT_TIME_LIMIT).ok();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + crate::START_TIMEOUT;
+    let failed = loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+            return Ok((child, watchdog));
+        }
+        let text = crate::process::read_from(log, offset);
+        if let Ok(Some(status)) = child.try_wait() {
+            break Error::ExitedEarly {
+                what: "pgbouncer".to_owned(),
+                status: status.to_string(),
+                log: text,
+            };
+        }
+        if Instant::now() >= deadline {
+            break Error::StartTimeout {
+                what: "pgbouncer".to_owned(),
+                timeout: crate::START_TIMEOUT,
+                log: text,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop_child(&mut child, "TERM");
+    if let Some(mut w) = watchdog {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    Err(failed)
+}
+
+/// `signal` (PostgreSQL: INT, its fast shutdown; pgbouncer: TERM, its immediate one), then
+/// SIGKILL after [`STOP_GRACE`].
+fn stop_child(child: &mut Child, signal: &str) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
     let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
@@ -289,7 +440,7 @@ fn start_server(cmd: &mut Command, log: &Path, port: u16) -> Result<(Child, Opti
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    stop_child(&mut child);
+    stop_child(&mut child, "INT");
     if let Some(mut w) = watchdog {
         let _ = w.kill();
         let _ = w.wait();

@@ -2,8 +2,9 @@
 //! 127.0.0.1) and the fallback-only registry: the leader is killed with SIGKILL while
 //! publishers sign, and the other replica takes over within the lease time (measured); at
 //! the end every image verifies, nothing is lost, and no timestamp or snapshot version is
-//! claimed by two artifacts. Also: two replicas with two roots of trust lead one each, and a
-//! follower sends submissions to the leader (503, `Retry-After`).
+//! claimed by two artifacts. Also: two replicas with two roots of trust lead one each
+//! (through pgbouncer in transaction pooling), and a follower sends submissions to the
+//! leader (503, `Retry-After`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,17 +27,17 @@ fn token_sha256() -> String {
     hex::encode(sha2::Sha256::digest(TOKEN.as_bytes()))
 }
 
-/// signer.toml of replica `id` serving `roots` (name, pinned root file) in `place`.
+/// signer.toml of replica `id` serving `roots` (name, pinned root file) in `place`, its
+/// leases at `database_url`.
 fn replica_config(
     env: &Env,
     place: &Place,
-    pg: &Postgres,
+    database_url: &str,
     id: &str,
     roots: &[(&str, &str)],
 ) -> std::path::PathBuf {
     let mut text = format!(
-        "poll-interval = \"1s\"\nlisten = \"127.0.0.1:0\"\ndatabase-url = \"{}\"\nlease-seconds = {LEASE_SECONDS}\nreplica-id = \"{id}\"\n",
-        pg.url()
+        "poll-interval = \"1s\"\nlisten = \"127.0.0.1:0\"\ndatabase-url = \"{database_url}\"\nlease-seconds = {LEASE_SECONDS}\nreplica-id = \"{id}\"\n"
     );
     for (name, root) in roots {
         let _ = write!(
@@ -286,11 +287,11 @@ fn leader_killed_mid_batch_the_other_replica_takes_over_within_the_lease_and_not
     };
     set_up(&env, &place);
     let roots = [("acme", "acme.root.json")];
-    let (mut r1, a1) = start_replica(&env, &replica_config(&env, &place, &pg, "r1", &roots));
+    let (mut r1, a1) = start_replica(&env, &replica_config(&env, &place, &pg.url(), "r1", &roots));
     wait_for("r1 leads acme", Duration::from_secs(20), || {
         leads(&a1, "acme")
     });
-    let (mut r2, a2) = start_replica(&env, &replica_config(&env, &place, &pg, "r2", &roots));
+    let (mut r2, a2) = start_replica(&env, &replica_config(&env, &place, &pg.url(), "r2", &roots));
     wait_for("r2 sees r1 lead", Duration::from_secs(20), || {
         status(&a2, "acme")["leader"] == "r1"
     });
@@ -358,6 +359,8 @@ fn leader_killed_mid_batch_the_other_replica_takes_over_within_the_lease_and_not
 fn two_replicas_with_two_roots_of_trust_lead_one_each() {
     let registry = Distribution::start();
     let pg = Postgres::start();
+    // Through pgbouncer in transaction pooling: nothing the replicas do needs a session.
+    let bouncer = pg.start_pgbouncer().unwrap();
     let env = Env::new();
     let place = Place {
         prefix: format!("{}/", registry.addr()),
@@ -381,12 +384,18 @@ fn two_replicas_with_two_roots_of_trust_lead_one_each() {
     ])
     .ok();
     let roots = [("acme", "acme.root.json"), ("beta", "beta.root.json")];
-    let (mut r1, a1) = start_replica(&env, &replica_config(&env, &place, &pg, "r1", &roots));
+    let (mut r1, a1) = start_replica(
+        &env,
+        &replica_config(&env, &place, &bouncer.url(), "r1", &roots),
+    );
     // Alone, r1 leads both.
     wait_for("r1 leads both", Duration::from_secs(20), || {
         leads(&a1, "acme") && leads(&a1, "beta")
     });
-    let (mut r2, a2) = start_replica(&env, &replica_config(&env, &place, &pg, "r2", &roots));
+    let (mut r2, a2) = start_replica(
+        &env,
+        &replica_config(&env, &place, &bouncer.url(), "r2", &roots),
+    );
     // Once r2 is up, r1 gives up the root it ranks last (beta), and r2 takes it.
     let mut seen = (false, false);
     wait_for(

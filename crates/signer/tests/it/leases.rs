@@ -7,6 +7,7 @@ use std::time::Duration;
 use ocituf_signer::lease::Leases;
 use ocituf_signer::DatabaseConfig;
 use ocituf_testkit::Postgres;
+use tokio_postgres::error::SqlState;
 
 async fn replica(pg: &Postgres, id: &str, lease: Duration, roots: usize) -> Leases {
     let config = DatabaseConfig {
@@ -291,4 +292,83 @@ async fn a_leader_whose_lease_was_taken_publishes_nothing_more_until_it_leads_ag
     }
     assert!(visible, "the image signed while fenced was lost");
     signer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_hold_behind_pgbouncer_transaction_pooling_where_session_state_breaks() {
+    let pg = Postgres::start();
+    let bouncer = pg
+        .start_pgbouncer()
+        .unwrap_or_else(|e| panic!("{e}\n{}", pg.log()));
+    // The control: a named prepared statement (what tokio-postgres' `query` uses) breaks
+    // here once another client holds the server connection it was prepared on.
+    let connect = || async {
+        let (c, conn) = tokio_postgres::connect(&bouncer.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c
+    };
+    let (preparer, holder) = (connect().await, connect().await);
+    let named = preparer.prepare("SELECT 1").await.unwrap();
+    holder.simple_query("BEGIN").await.unwrap();
+    let broken = preparer.query(&named, &[]).await;
+    holder.simple_query("COMMIT").await.unwrap();
+    assert!(
+        broken
+            .as_ref()
+            .is_err_and(|e| e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME)),
+        "the control did not break: {broken:?}"
+    );
+
+    // The leases, through the same pool, two replicas at once on four roots.
+    let lease = Duration::from_secs(1);
+    let roots = ["r0", "r1", "r2", "r3"];
+    let via = |id: &'static str| {
+        let url = bouncer.url();
+        async move {
+            Leases::connect(
+                &DatabaseConfig {
+                    url,
+                    lease,
+                    replica_id: id.to_owned(),
+                },
+                roots.len(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(via("a"), via("b"));
+    let mut a_tokens = Vec::new();
+    for r in roots {
+        a_tokens.push(a.try_acquire(r).await);
+    }
+    // b's tries made it live: a's share is 2 now, and b took nothing held.
+    for r in roots {
+        assert_eq!(b.try_acquire(r).await.unwrap(), None);
+    }
+    let mut held = Vec::new();
+    for (r, t) in roots.iter().zip(&a_tokens) {
+        let token = t.as_ref().unwrap().expect("alone, a takes every root");
+        assert!(a.check(r, token).await.unwrap().is_some(), "a lost {r}");
+        held.push((r, token));
+    }
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // a is silent past its leases (and its heartbeat): b takes all four with higher tokens.
+    let mut taken = Vec::new();
+    for (r, old) in &held {
+        let new = b.try_acquire(r).await.unwrap();
+        let new = new.unwrap_or_else(|| panic!("b did not take the expired {r}"));
+        assert!(new > *old);
+        taken.push(new);
+    }
+    for ((r, old), new) in held.iter().zip(taken) {
+        assert_eq!(
+            a.check(r, *old).await.unwrap(),
+            None,
+            "{r}: a was not fenced"
+        );
+        assert!(b.check(r, new).await.unwrap().is_some());
+    }
 }
