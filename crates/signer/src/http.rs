@@ -7,7 +7,7 @@
 //! - `GET /metrics`: Prometheus text: publishes, published versions, seconds until the
 //!   timestamp and snapshot expire, whether the last batch failed, forked roles, queue
 //!   depth, leadership, and histograms of submission-to-covered and publish times.
-//! - `GET /v1/roots/{name}/status`: the root's [`RootStatus`] as JSON.
+//! - `GET /v1/roots/{name}/status`: the root's [`crate::RootStatus`] as JSON.
 //! - `POST /v1/roots/{name}/submissions` (`Authorization: Bearer TOKEN`, a token whose
 //!   sha256 the root's `submit-token-sha256` lists; body `{"role": "app", "version": 12}`,
 //!   at most 4 KiB; `?wait=SECONDS`, at most 300, default 30): a publisher pushed that

@@ -22,7 +22,8 @@
 //! Modules: [`config`] (signer.toml), [`service`] (one worker per root of trust, batching
 //! and re-signing), [`http`] (health, metrics, status and the live site pages), [`metrics`] (counters
 //! and histograms), [`lock`]
-//! (the single-instance lock), [`lease`] (leases in PostgreSQL for several replicas).
+//! (the single-instance lock), [`lease`] (leases in PostgreSQL for several replicas),
+//! `leader` (a worker's turns as follower or leader on those leases).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -31,6 +32,7 @@
 
 pub mod config;
 pub mod http;
+mod leader;
 pub mod lease;
 pub mod lock;
 pub mod metrics;

@@ -25,6 +25,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, RootConfig};
+use crate::leader::{fenced, follow, keep_renewing, renew, set_lead, Lead};
 use crate::lease::Leases;
 use crate::lock::InstanceLock;
 use crate::metrics::{Counters, RootMetrics};
@@ -66,10 +67,10 @@ pub enum Fate {
     Accepted { timestamp_version: u64, listed: u64 },
 }
 
-struct Root {
-    config: RootConfig,
+pub(crate) struct Root {
+    pub(crate) config: RootConfig,
     wake: Notify,
-    status: watch::Sender<RootStatus>,
+    pub(crate) status: watch::Sender<RootStatus>,
     counters: Counters,
 }
 
@@ -331,98 +332,6 @@ struct Work {
     keys: Keys,
     poll: std::time::Duration,
     leases: Option<Arc<Leases>>,
-}
-
-/// The lease a worker holds, if it uses leases.
-#[derive(Clone, Copy)]
-enum Lead {
-    /// The lock file: always the leader.
-    Alone,
-    Follower,
-    Leader {
-        token: i64,
-    },
-}
-
-/// Set leadership in the status (and the metric that follows it).
-fn set_lead(root: &Root, lead: Lead, leader: Option<String>) {
-    root.status.send_modify(|s| {
-        s.leading = !matches!(lead, Lead::Follower);
-        s.fencing_token = match lead {
-            Lead::Leader { token } => Some(token),
-            _ => None,
-        };
-        s.leader = leader;
-    });
-}
-
-/// A follower's turn: try to take the lease; `Follower` still when another replica holds
-/// it, or this one already leads its fair share.
-async fn follow(root: &Root, leases: &Leases) -> Lead {
-    let name = &root.config.name;
-    match leases.try_acquire(name).await {
-        Ok(Some(token)) => {
-            tracing::info!(root_of_trust = %name, replica = leases.replica_id(), token, "took the lease: this replica leads now");
-            set_lead(
-                root,
-                Lead::Leader { token },
-                Some(leases.replica_id().to_owned()),
-            );
-            Lead::Leader { token }
-        }
-        Ok(None) => {
-            let holder = leases.holder(name).await.ok().flatten();
-            let leader = holder.filter(|h| h.live).map(|h| h.replica);
-            set_lead(root, Lead::Follower, leader);
-            root.status.send_modify(|s| s.last_error = None);
-            Lead::Follower
-        }
-        Err(e) => {
-            root.status
-                .send_modify(|s| s.last_error = Some(format!("{e}")));
-            Lead::Follower
-        }
-    }
-}
-
-/// A leader's turn before its batch: renew (the fencing check); give the root up when over
-/// the fair share. A failed or refused check ends leadership at once.
-async fn renew(root: &Root, leases: &Leases, token: i64) -> Lead {
-    let name = &root.config.name;
-    match leases.check(name, token).await {
-        Ok(Some(standing)) if standing.shed => {
-            let _ = leases.release(name, token).await;
-            tracing::info!(root_of_trust = %name, replica = leases.replica_id(), "gave the lease up: this replica leads more than its fair share");
-            set_lead(root, Lead::Follower, None);
-            Lead::Follower
-        }
-        Ok(Some(_)) => Lead::Leader { token },
-        Ok(None) => {
-            fenced(root, leases, token, "the lease is no longer this replica's");
-            Lead::Follower
-        }
-        Err(e) => {
-            fenced(root, leases, token, &format!("{e}"));
-            Lead::Follower
-        }
-    }
-}
-
-/// Renew every third of a lease while a batch runs; returns why once the lease is lost.
-async fn keep_renewing(leases: &Leases, name: &str, token: i64) -> String {
-    loop {
-        tokio::time::sleep(leases.lease() / 3).await;
-        match leases.check(name, token).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return "the lease is no longer this replica's".to_owned(),
-            Err(e) => return e.to_string(),
-        }
-    }
-}
-
-fn fenced(root: &Root, leases: &Leases, token: i64, why: &str) {
-    tracing::warn!(root_of_trust = %root.config.name, replica = leases.replica_id(), token, why, "fenced: stopped publishing, following now");
-    set_lead(root, Lead::Follower, None);
 }
 
 async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>) {
