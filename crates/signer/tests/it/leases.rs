@@ -291,7 +291,14 @@ async fn a_leader_whose_lease_was_taken_publishes_nothing_more_until_it_leads_ag
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(visible, "the image signed while fenced was lost");
+    // A stop (SIGTERM) hands the root over at once rather than after the lease.
     signer.stop().await;
+    let next = replica(&pg, "r2", Duration::from_secs(3), 1).await;
+    let handed_over = next.try_acquire("acme").await.unwrap();
+    assert!(
+        handed_over.is_some_and(|t| t > again),
+        "a stopped signer kept its lease: {handed_over:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
