@@ -6,7 +6,9 @@
 #    registry), skopeo, faketime, golang-go, jq, apache2-utils (htpasswd, for basic auth),
 #    openssl (test CAs), g++ (libFuzzer, built by the fuzz targets' libfuzzer-sys), chromium (the
 #    browser tests of `ocituf site`), softhsm2 and opensc (the PKCS#11 token and pkcs11-tool of
-#    the hardware-key tests), and pip
+#    the hardware-key tests), postgresql (PostgreSQL 15: initdb and postgres for the signer's
+#    lease tests, and the postgres user they run as when the tests run as root), pgbouncer
+#    (1.18, the transaction pooling the leases must work behind), and pip
 #    when python3 has none.
 # 2. Python packages from tests/interop/requirements.txt and scripts/requirements-test.txt.
 # 3. Two Debian trixie packages, downloaded through an isolated apt configuration (its own
@@ -55,7 +57,7 @@ exec 9>"$TOOLS/.lock"
 flock 9
 
 # --- 1. Debian bookworm packages ---------------------------------------------------------
-APT_PKGS=(docker-registry skopeo podman faketime time golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates g++ chromium softhsm2 opensc)
+APT_PKGS=(docker-registry skopeo podman faketime time golang-go jq apache2-utils openssl debian-archive-keyring ca-certificates g++ chromium softhsm2 opensc postgresql pgbouncer)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3 python3-pip)
 fi
@@ -73,6 +75,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         log "missing Debian packages: ${missing[*]}; run this script as root"
         exit 1
+    fi
+    # The tests start throwaway PostgreSQL servers of their own: keep the package from
+    # creating (and starting) a main cluster on port 5432 (a drop-in that postgresql-common's
+    # createcluster.conf includes; its own conffile is left alone).
+    if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.d/ocituf-test.conf ]; then
+        mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/ocituf-test.conf
     fi
     log "apt-get install ${missing[*]}"
     apt-get update -qq

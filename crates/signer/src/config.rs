@@ -7,6 +7,11 @@
 //! listen = "127.0.0.1:8780"   # optional: /healthz, /readyz, /metrics, status, live site pages
 //! site-refresh = "30s"        # how long a rendered site page is served before it is rebuilt
 //!
+//! # Several replicas (docs/signer.md): leases in PostgreSQL instead of the lock file.
+//! database-url-env = "OCITUF_DATABASE_URL"  # or database-url = "postgres://…" (no secret here)
+//! lease-seconds = 15          # how long a leader holds a root of trust without renewing
+//! replica-id = "signer-0"     # default: HOSTNAME-PID
+//!
 //! [[root-of-trust]]
 //! name = "acme"
 //! repository = "registry.example.com/acme/tuf"
@@ -37,7 +42,32 @@ pub struct Config {
     /// How long a rendered site page is served before it is built again.
     pub site_refresh: Duration,
     pub roots: Vec<RootConfig>,
+    /// Leases in PostgreSQL for several replicas; `None`: one instance, the lock file.
+    pub database: Option<DatabaseConfig>,
 }
+
+/// Where the leases live and how long one lasts.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// `postgres://…` (it may hold a password: never printed).
+    pub url: String,
+    pub lease: std::time::Duration,
+    /// This replica's name in the lease table.
+    pub replica_id: String,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &"<redacted>")
+            .field("lease", &self.lease)
+            .field("replica_id", &self.replica_id)
+            .finish()
+    }
+}
+
+/// Shortest and longest `lease-seconds`.
+const LEASE_SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
 
 /// One root of trust the signer serves.
 #[derive(Debug, Clone)]
@@ -64,6 +94,10 @@ struct RawConfig {
     poll_interval: Option<String>,
     listen: Option<String>,
     site_refresh: Option<String>,
+    database_url: Option<String>,
+    database_url_env: Option<String>,
+    lease_seconds: Option<u64>,
+    replica_id: Option<String>,
     #[serde(default)]
     root_of_trust: Vec<RawRoot>,
 }
@@ -116,6 +150,86 @@ fn token_hashes(file: &Path, name: &str, hashes: Vec<String>) -> Result<Vec<Stri
             }
         })
         .collect()
+}
+
+/// `HOSTNAME-PID`: unique among running replicas, and new after a restart (a restarted
+/// replica never mistakes its predecessor's lease for its own).
+fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "signer".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The database settings: `database-url`, or the environment variable `database-url-env`
+/// names; neither: `None` (the lock file).
+fn database(
+    file: &Path,
+    url: Option<String>,
+    url_env: Option<String>,
+    lease_seconds: Option<u64>,
+    replica_id: Option<String>,
+) -> Result<Option<DatabaseConfig>> {
+    let url = match (url, url_env) {
+        (Some(_), Some(_)) => {
+            return Err(config_error(
+                file,
+                "give database-url or database-url-env, not both",
+            ))
+        }
+        (Some(u), None) => u,
+        (None, Some(var)) => std::env::var(&var).map_err(|_| {
+            config_error(
+                file,
+                format!("database-url-env = {var:?}, but that environment variable is not set (or not UTF-8)"),
+            )
+        })?,
+        (None, None) => {
+            if lease_seconds.is_some() || replica_id.is_some() {
+                return Err(config_error(
+                    file,
+                    "lease-seconds and replica-id need database-url or database-url-env",
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(config_error(
+            file,
+            "the database URL must start with postgres:// (postgres://USER@HOST:PORT/DB)",
+        ));
+    }
+    let secs = lease_seconds.unwrap_or(15);
+    if !LEASE_SECONDS.contains(&secs) {
+        return Err(config_error(
+            file,
+            format!("lease-seconds = {secs} must be from 1 to 3600"),
+        ));
+    }
+    let replica_id = replica_id.unwrap_or_else(default_replica_id);
+    if replica_id.is_empty() || replica_id.len() > 200 || replica_id.chars().any(char::is_control) {
+        return Err(config_error(
+            file,
+            "replica-id must be 1 to 200 printable characters",
+        ));
+    }
+    Ok(Some(DatabaseConfig {
+        url,
+        lease: std::time::Duration::from_secs(secs),
+        replica_id,
+    }))
+}
+
+fn listen(file: &Path, l: &str) -> Result<std::net::SocketAddr> {
+    l.parse().map_err(|_| {
+        config_error(
+            file,
+            format!("listen = {l:?} is not an address and port (127.0.0.1:8780, [::1]:8780)"),
+        )
+    })
 }
 
 /// Largest configuration file read.
@@ -226,19 +340,16 @@ impl Config {
                 .lock_file
                 .map_or_else(|| PathBuf::from("ocituf-signer.lock"), |p| dir.join(p)),
             poll_interval: duration(file, "poll-interval", raw.poll_interval.as_deref(), "2s")?,
-            listen: raw
-                .listen
-                .map(|l| {
-                    l.parse().map_err(|_| {
-                        config_error(
-                            file,
-                            format!("listen = {l:?} is not an address and port (127.0.0.1:8780, [::1]:8780)"),
-                        )
-                    })
-                })
-                .transpose()?,
+            listen: raw.listen.map(|l| listen(file, &l)).transpose()?,
             site_refresh: duration(file, "site-refresh", raw.site_refresh.as_deref(), "30s")?,
             roots,
+            database: database(
+                file,
+                raw.database_url,
+                raw.database_url_env,
+                raw.lease_seconds,
+                raw.replica_id,
+            )?,
         })
     }
 }
@@ -283,6 +394,36 @@ mod tests {
         );
         let ok = parse_with("listen = \"127.0.0.1:0\"", "").unwrap();
         assert_eq!(ok.listen, Some("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn without_a_database_url_the_lock_file_serves_and_lease_settings_are_refused() {
+        assert!(parse_with("", "").unwrap().database.is_none());
+        let e = parse_with("lease-seconds = 3", "").unwrap_err();
+        assert!(e.message.contains("need database-url"), "{e}");
+    }
+
+    #[test]
+    fn a_database_url_is_read_from_the_environment_and_never_printed() {
+        let e = parse_with("database-url-env = \"OCITUF_TEST_NO_SUCH_VAR\"", "").unwrap_err();
+        assert!(e.message.contains("OCITUF_TEST_NO_SUCH_VAR"), "{e}");
+        let c = parse_with(
+            "database-url = \"postgres://u:secret@127.0.0.1/db\"\nlease-seconds = 3\nreplica-id = \"r1\"",
+            "",
+        )
+        .unwrap();
+        let db = c.database.unwrap();
+        assert_eq!(db.lease, std::time::Duration::from_secs(3));
+        assert_eq!(db.replica_id, "r1");
+        assert!(!format!("{db:?}").contains("secret"));
+        let e = parse_with("database-url = \"mysql://x\"", "").unwrap_err();
+        assert!(e.message.contains("must start with postgres://"), "{e}");
+        let e = parse_with("database-url = \"postgres://x\"\nlease-seconds = 0", "").unwrap_err();
+        assert!(e.message.contains("lease-seconds = 0"), "{e}");
+        let d = parse_with("database-url = \"postgres://x\"", "").unwrap();
+        let db = d.database.unwrap();
+        assert_eq!(db.lease, std::time::Duration::from_secs(15));
+        assert!(db.replica_id.ends_with(&format!("-{}", std::process::id())));
     }
 
     #[test]

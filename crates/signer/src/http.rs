@@ -7,7 +7,7 @@
 //! - `GET /metrics`: Prometheus text: publishes, published versions, seconds until the
 //!   timestamp and snapshot expire, whether the last batch failed, forked roles, queue
 //!   depth, leadership, and histograms of submission-to-covered and publish times.
-//! - `GET /v1/roots/{name}/status`: the root's [`RootStatus`] as JSON.
+//! - `GET /v1/roots/{name}/status`: the root's [`crate::RootStatus`] as JSON.
 //! - `POST /v1/roots/{name}/submissions` (`Authorization: Bearer TOKEN`, a token whose
 //!   sha256 the root's `submit-token-sha256` lists; body `{"role": "app", "version": 12}`,
 //!   at most 4 KiB; `?wait=SECONDS`, at most 300, default 30): a publisher pushed that
@@ -15,7 +15,8 @@
 //!   (200, `{"fate": "accepted", "timestamp_version": N, "listed": V}`) or when the wait
 //!   runs out (202, `{"fate": "waiting", "why": …}`: not yet visible, with the signer's
 //!   reason). 401 without a bearer token, 403 for a token not of this root, 400 for a
-//!   malformed body, 413 for a large one; none of them changes anything.
+//!   malformed body, 413 for a large one, 503 (`Retry-After`, the leader's replica id) on
+//!   a replica that does not lead the root; none of them changes anything.
 //! - `GET /site/{name}/` (and `index.html`, `index.json`): the static site of `ocituf site`,
 //!   built live from verified metadata (the same [`ocituf_writer::site`] code) at most once
 //!   per `site-refresh`; concurrent requests share one build.
@@ -24,7 +25,6 @@
 //! Content-Security-Policy.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,8 +39,8 @@ use ocituf_writer::{MetaRepo, Pin};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use crate::metrics::{Histogram, RootMetrics};
-use crate::service::{RootStatus, Signer};
+pub use crate::metrics::{render_metrics, MetricsOf};
+use crate::service::Signer;
 
 /// How long one live site build may take before the request gets a 503.
 const SITE_BUILD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -136,7 +136,12 @@ async fn readyz(AxumState(s): AxumState<Arc<Shared>>) -> Response {
         let Some(st) = s.signer.status(name) else {
             continue;
         };
-        if let Some(e) = &st.last_error {
+        if !st.leading {
+            // A follower is ready while some replica leads the root.
+            if st.leader.is_none() {
+                problems.push(format!("{name}: no replica leads it yet"));
+            }
+        } else if let Some(e) = &st.last_error {
             problems.push(format!("{name}: last batch failed: {e}"));
         } else if st.timestamp_version.is_none() {
             problems.push(format!("{name}: nothing published yet"));
@@ -150,167 +155,6 @@ async fn readyz(AxumState(s): AxumState<Arc<Shared>>) -> Response {
             format!("{}\n", problems.join("\n")),
         )
     }
-}
-
-/// A Prometheus label value: backslash, quote and newline escaped.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// One root of trust's status and counters, as `/metrics` shows them.
-pub struct MetricsOf {
-    pub name: String,
-    pub status: RootStatus,
-    pub counters: RootMetrics,
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    for (labels, v) in rows {
-        let _ = writeln!(out, "{name}{{{labels}}} {v}");
-    }
-}
-
-fn histogram(out: &mut String, name: &str, help: &str, rows: &[(String, &Histogram)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-    for (labels, h) in rows {
-        for (le, n) in h.cumulative() {
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_seconds);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
-    }
-}
-
-/// The families of [`RootMetrics`]: queue depth, leadership and the two histograms.
-fn counter_families(out: &mut String, roots: &[MetricsOf]) {
-    let root = |n: &str| format!("root_of_trust=\"{}\"", label(n));
-    #[allow(clippy::cast_precision_loss)] // counts are far below 2^52
-    let as_f = |v: u64| v as f64;
-    family(
-        out,
-        "ocituf_signer_queue_depth",
-        "gauge",
-        "Submissions waiting for a timestamp to cover them.",
-        roots
-            .iter()
-            .map(|r| (root(&r.name), as_f(r.counters.waiting)))
-            .collect(),
-    );
-    family(
-        out,
-        "ocituf_signer_leader",
-        "gauge",
-        "1 while this instance is the one writer of the root's snapshot and timestamp (without a database: the instance lock, always 1).",
-        roots.iter().map(|r| (root(&r.name), 1.0)).collect(),
-    );
-    histogram(
-        out,
-        "ocituf_signer_submission_seconds",
-        "From a submission to the published timestamp that covered it.",
-        &roots
-            .iter()
-            .map(|r| (root(&r.name), &r.counters.submission_seconds))
-            .collect::<Vec<_>>(),
-    );
-    histogram(
-        out,
-        "ocituf_signer_publish_seconds",
-        "How long one publish of snapshot and timestamp took.",
-        &roots
-            .iter()
-            .map(|r| (root(&r.name), &r.counters.publish_seconds))
-            .collect::<Vec<_>>(),
-    );
-}
-
-/// The Prometheus text exposition of every root's status and counters at `now`.
-pub fn render_metrics(roots: &[MetricsOf], now: OffsetDateTime) -> String {
-    let statuses: Vec<(String, RootStatus)> = roots
-        .iter()
-        .map(|r| (r.name.clone(), r.status.clone()))
-        .collect();
-    let mut out = String::new();
-    let root = |n: &str| format!("root_of_trust=\"{}\"", label(n));
-    #[allow(clippy::cast_precision_loss)] // versions and counts are far below 2^52
-    let as_f = |v: u64| v as f64;
-    family(
-        &mut out,
-        "ocituf_signer_publishes_total",
-        "counter",
-        "Snapshot and timestamp pairs this process published.",
-        statuses
-            .iter()
-            .map(|(n, s)| (root(n), as_f(s.publishes)))
-            .collect(),
-    );
-    family(
-        &mut out,
-        "ocituf_signer_published_version",
-        "gauge",
-        "The newest published version of each online role.",
-        statuses
-            .iter()
-            .flat_map(|(n, s)| {
-                [
-                    ("timestamp", s.timestamp_version),
-                    ("snapshot", s.snapshot_version),
-                ]
-                .into_iter()
-                .filter_map(move |(role, v)| {
-                    v.map(|v| (format!("{},role=\"{role}\"", root(n)), as_f(v)))
-                })
-            })
-            .collect(),
-    );
-    family(
-        &mut out,
-        "ocituf_signer_seconds_until_expiry",
-        "gauge",
-        "Seconds until the published timestamp or snapshot expires (negative: expired).",
-        statuses
-            .iter()
-            .flat_map(|(n, s)| {
-                [
-                    ("timestamp", s.timestamp_expires),
-                    ("snapshot", s.snapshot_expires),
-                ]
-                .into_iter()
-                .filter_map(move |(role, at)| {
-                    at.map(|at| {
-                        (
-                            format!("{},role=\"{role}\"", root(n)),
-                            (at - now).as_seconds_f64().round(),
-                        )
-                    })
-                })
-            })
-            .collect(),
-    );
-    family(
-        &mut out,
-        "ocituf_signer_last_batch_failed",
-        "gauge",
-        "1 when the last batch of this root of trust failed.",
-        statuses
-            .iter()
-            .map(|(n, s)| (root(n), f64::from(u8::from(s.last_error.is_some()))))
-            .collect(),
-    );
-    family(
-        &mut out,
-        "ocituf_signer_forked_roles",
-        "gauge",
-        "Targets roles whose newest number has rival versions awaiting a writer's merge.",
-        statuses
-            .iter()
-            .map(|(n, s)| (root(n), as_f(s.forked.len() as u64)))
-            .collect(),
-    );
-    counter_families(&mut out, roots);
-    out
 }
 
 async fn metrics(AxumState(s): AxumState<Arc<Shared>>) -> Response {
@@ -352,6 +196,10 @@ async fn status(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String>) 
         "forked": st.forked,
         "publishes": st.publishes,
         "last_error": st.last_error,
+        "leading": st.leading,
+        "leader": st.leader,
+        "fencing_token": st.fencing_token,
+        "replica_id": s.signer.replica_id(),
     });
     (
         StatusCode::OK,
@@ -430,6 +278,9 @@ async fn submit(
     if ocituf_oci::mapping::check_role_name(role).is_err() {
         return bad("\"role\" is not a role name");
     }
+    if let Some(r) = not_leader(&s.signer, &name) {
+        return r;
+    }
     let wait = match query.as_deref().and_then(|q| q.strip_prefix("wait=")) {
         None if query.is_none() => 30,
         Some(w) => match w.parse::<u64>() {
@@ -468,6 +319,36 @@ async fn submit(
             }),
         ),
     }
+}
+
+/// A follower does not take submissions: 503, `Retry-After` a third of a lease, and the
+/// leader's replica id (docs/signer.md: why not queue them in the database).
+fn not_leader(signer: &Signer, name: &str) -> Option<Response> {
+    let st = signer.status(name)?;
+    if st.leading {
+        return None;
+    }
+    let retry = signer
+        .lease()
+        .map_or(1, |l| (l.as_secs() / 3).max(1))
+        .to_string();
+    let body = serde_json::json!({
+        "fate": "not-leader",
+        "root_of_trust": name,
+        "leader": st.leader,
+        "why": "this replica does not lead this root of trust: submit to the leader, or retry after Retry-After seconds (the leader also finds pushed versions by itself)",
+    });
+    Some(
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "application/json".to_owned()),
+                (header::RETRY_AFTER, retry),
+            ],
+            format!("{body:#}\n"),
+        )
+            .into_response(),
+    )
 }
 
 async fn site_redirect(Path(name): Path<String>) -> Response {
@@ -566,76 +447,4 @@ async fn site_html(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String
 
 async fn site_json(AxumState(s): AxumState<Arc<Shared>>, Path(name): Path<String>) -> Response {
     site_page(&s, &name, |p| ("application/json", p.json.clone())).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_escape_labels_and_count_down_to_expiry() {
-        let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
-        let st = RootStatus {
-            timestamp_version: Some(7),
-            snapshot_version: Some(5),
-            timestamp_expires: Some(now + time::Duration::hours(1)),
-            publishes: 3,
-            last_error: Some("boom".to_owned()),
-            ..RootStatus::default()
-        };
-        let mut counters = RootMetrics {
-            waiting: 2,
-            ..RootMetrics::default()
-        };
-        counters
-            .submission_seconds
-            .observe(std::time::Duration::from_millis(700));
-        let m = render_metrics(
-            &[MetricsOf {
-                name: "a\"b".to_owned(),
-                status: st,
-                counters,
-            }],
-            now,
-        );
-        assert!(
-            m.contains("ocituf_signer_queue_depth{root_of_trust=\"a\\\"b\"} 2"),
-            "{m}"
-        );
-        assert!(
-            m.contains(
-                "ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"0.5\"} 0"
-            ),
-            "{m}"
-        );
-        assert!(
-            m.contains(
-                "ocituf_signer_submission_seconds_bucket{root_of_trust=\"a\\\"b\",le=\"1\"} 1"
-            ),
-            "{m}"
-        );
-        assert!(
-            m.contains("ocituf_signer_submission_seconds_count{root_of_trust=\"a\\\"b\"} 1"),
-            "{m}"
-        );
-        assert!(
-            m.contains("ocituf_signer_publishes_total{root_of_trust=\"a\\\"b\"} 3"),
-            "{m}"
-        );
-        assert!(
-            m.contains(
-                "ocituf_signer_published_version{root_of_trust=\"a\\\"b\",role=\"timestamp\"} 7"
-            ),
-            "{m}"
-        );
-        assert!(m.contains("ocituf_signer_seconds_until_expiry{root_of_trust=\"a\\\"b\",role=\"timestamp\"} 3600"), "{m}");
-        assert!(
-            m.contains("ocituf_signer_last_batch_failed{root_of_trust=\"a\\\"b\"} 1"),
-            "{m}"
-        );
-        assert!(
-            !m.contains("role=\"snapshot\"} 3600"),
-            "no snapshot expiry was given: {m}"
-        );
-    }
 }

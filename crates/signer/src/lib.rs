@@ -16,12 +16,14 @@
 //!
 //! One signer per root of trust at a time: two signers would sign two different timestamps
 //! with one version number (a fork). Without a database one instance runs alone, held by a
-//! local lock file ([`lock`]).
+//! local lock file ([`lock`]). With one, several replicas share the roots of trust through
+//! leases in PostgreSQL with fencing tokens ([`lease`]).
 //!
 //! Modules: [`config`] (signer.toml), [`service`] (one worker per root of trust, batching
 //! and re-signing), [`http`] (health, metrics, status and the live site pages), [`metrics`] (counters
 //! and histograms), [`lock`]
-//! (the single-instance lock).
+//! (the single-instance lock), [`lease`] (leases in PostgreSQL for several replicas),
+//! `leader` (a worker's turns as follower or leader on those leases).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -30,10 +32,12 @@
 
 pub mod config;
 pub mod http;
+mod leader;
+pub mod lease;
 pub mod lock;
 pub mod metrics;
 pub mod service;
 
-pub use config::{Config, RootConfig};
+pub use config::{Config, DatabaseConfig, RootConfig};
 pub use lock::InstanceLock;
 pub use service::{Fate, RootStatus, Signer};

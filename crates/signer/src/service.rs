@@ -4,7 +4,11 @@
 //! batch ran are covered by the next one: many role versions, one commit.
 //!
 //! A worker is the only writer of its root's snapshot and timestamp (the instance lock, or
-//! the database lease, sees to that), so version numbers never fork. After a crash nothing
+//! the database lease, sees to that), so version numbers never fork. With a database
+//! ([`crate::lease`]) a worker first takes its root's lease (or waits as a follower,
+//! trying again every third of a lease), renews it at every turn, and checks it with its
+//! fencing token right before every publish: fenced, it publishes nothing and goes back to
+//! following. After a crash nothing
 //! is carried over: the next batch reads the registry again, and a snapshot pushed without
 //! its timestamp is simply never trusted (no timestamp names it) and is superseded.
 
@@ -21,6 +25,8 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, RootConfig};
+use crate::leader::{fenced, follow, keep_renewing, renew, set_lead, Lead};
+use crate::lease::Leases;
 use crate::lock::InstanceLock;
 use crate::metrics::{Counters, RootMetrics};
 
@@ -40,6 +46,13 @@ pub struct RootStatus {
     pub publishes: u64,
     /// The last batch's failure, cleared by the next success.
     pub last_error: Option<String>,
+    /// This instance writes the root's online roles now (always, with the lock file).
+    pub leading: bool,
+    /// The replica that leads, as last seen (`None`: without a database, or nobody yet).
+    pub leader: Option<String>,
+    /// The fencing token of the lease this instance holds (`None`: not leading, or no
+    /// database).
+    pub fencing_token: Option<i64>,
 }
 
 /// What became of a submitted role version.
@@ -54,10 +67,10 @@ pub enum Fate {
     Accepted { timestamp_version: u64, listed: u64 },
 }
 
-struct Root {
-    config: RootConfig,
+pub(crate) struct Root {
+    pub(crate) config: RootConfig,
     wake: Notify,
-    status: watch::Sender<RootStatus>,
+    pub(crate) status: watch::Sender<RootStatus>,
     counters: Counters,
 }
 
@@ -67,7 +80,15 @@ pub struct Signer {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     poll_interval: std::time::Duration,
-    _lock: InstanceLock,
+    guard: Guard,
+}
+
+/// What keeps two signers from writing one root of trust at once.
+enum Guard {
+    /// One instance alone: the lock file (held, never read, until the signer drops).
+    Lock(#[allow(dead_code)] InstanceLock),
+    /// Several replicas: leases in PostgreSQL, one per root of trust.
+    Leases(Arc<Leases>),
 }
 
 /// The online keys of one root, owned by its worker.
@@ -77,12 +98,47 @@ struct Keys {
 }
 
 impl Signer {
+    /// Start as the configuration says: with `database-url`, connect to PostgreSQL (and
+    /// create the lease tables) and share the roots of trust with the other replicas;
+    /// without, [`Signer::start`] (the lock file).
+    ///
+    /// # Errors
+    /// As [`Signer::start`]; the database cannot be reached or its tables created.
+    pub async fn launch(config: &Config, registry: &ocituf_oci::RegistryOptions) -> Result<Self> {
+        match &config.database {
+            None => Self::start(config, registry),
+            Some(db) => {
+                let leases = Arc::new(Leases::connect(db, config.roots.len()).await?);
+                Self::start_with(config, registry, Guard::Leases(leases))
+            }
+        }
+    }
+
     /// Take the instance lock, read every root's keys, and start one worker per root.
     ///
     /// # Errors
-    /// Another signer holds the lock; a key or repository in the configuration is unusable.
+    /// Another signer holds the lock; a key or repository in the configuration is unusable;
+    /// the configuration names a database (use [`Signer::launch`]).
     pub fn start(config: &Config, registry: &ocituf_oci::RegistryOptions) -> Result<Self> {
+        if config.database.is_some() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "this configuration names a database: start the signer with Signer::launch",
+            ));
+        }
         let lock = InstanceLock::acquire(&config.lock_file)?;
+        Self::start_with(config, registry, Guard::Lock(lock))
+    }
+
+    fn start_with(
+        config: &Config,
+        registry: &ocituf_oci::RegistryOptions,
+        guard: Guard,
+    ) -> Result<Self> {
+        let leases = match &guard {
+            Guard::Lock(_) => None,
+            Guard::Leases(l) => Some(l.clone()),
+        };
         let (shutdown, _) = watch::channel(false);
         let poll_interval = std::time::Duration::try_from(config.poll_interval)
             .unwrap_or(std::time::Duration::from_secs(2));
@@ -104,15 +160,22 @@ impl Signer {
             let root = Arc::new(Root {
                 config: rc.clone(),
                 wake: Notify::new(),
-                status: watch::channel(RootStatus::default()).0,
+                status: watch::channel(RootStatus {
+                    leading: leases.is_none(),
+                    ..RootStatus::default()
+                })
+                .0,
                 counters: Counters::default(),
             });
             roots.insert(rc.name.clone(), root.clone());
             tasks.push(tokio::spawn(worker(
                 root,
-                repo,
-                keys,
-                poll_interval,
+                Work {
+                    repo,
+                    keys,
+                    poll: poll_interval,
+                    leases: leases.clone(),
+                },
                 shutdown.subscribe(),
             )));
         }
@@ -121,8 +184,24 @@ impl Signer {
             shutdown,
             tasks,
             poll_interval,
-            _lock: lock,
+            guard,
         })
+    }
+
+    /// This replica's id in the lease table (`None`: no database, the lock file).
+    pub fn replica_id(&self) -> Option<&str> {
+        match &self.guard {
+            Guard::Lock(_) => None,
+            Guard::Leases(l) => Some(l.replica_id()),
+        }
+    }
+
+    /// How long a lease lasts (`None`: no database).
+    pub fn lease(&self) -> Option<std::time::Duration> {
+        match &self.guard {
+            Guard::Lock(_) => None,
+            Guard::Leases(l) => Some(l.lease()),
+        }
     }
 
     /// The names of the roots of trust served.
@@ -166,6 +245,19 @@ impl Signer {
                 format!("root of trust {name:?} is not served by this signer"),
             )
         })?;
+        {
+            let st = root.status.borrow();
+            if !st.leading {
+                let who = st
+                    .leader
+                    .as_deref()
+                    .map_or_else(|| "no replica yet".to_owned(), |l| format!("replica {l:?}"));
+                return Err(Error::new(
+                    ErrorKind::Network,
+                    format!("this replica does not lead {name:?} ({who} does): submit to the leader, or retry"),
+                ));
+            }
+        }
         let waiting = root.counters.wait();
         let started = std::time::Instant::now();
         let mut rx = root.status.subscribe();
@@ -234,52 +326,111 @@ struct Last {
     at: OffsetDateTime,
 }
 
-async fn worker(
-    root: Arc<Root>,
+/// What a worker owns besides its root.
+struct Work {
     repo: MetaRepo,
     keys: Keys,
     poll: std::time::Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    leases: Option<Arc<Leases>>,
+}
+
+async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>) {
     let pin = Pin::Bytes(root.config.root.clone());
     let mut last: Option<Last> = None;
+    let mut lead = if work.leases.is_some() {
+        Lead::Follower
+    } else {
+        Lead::Alone
+    };
+    // With leases, every turn (renewal, or a follower's try) comes within a third of one.
+    let turn = work
+        .leases
+        .as_ref()
+        .map_or(work.poll, |l| work.poll.min(l.lease() / 3));
     loop {
         if *shutdown.borrow() {
-            return;
+            break;
         }
-        let result = batch(&root, &repo, &pin, &keys, &mut last).await;
+        if let Some(leases) = &work.leases {
+            lead = match lead {
+                Lead::Follower => follow(&root, leases).await,
+                Lead::Leader { token } => renew(&root, leases, token).await,
+                Lead::Alone => Lead::Alone,
+            };
+            if matches!(lead, Lead::Follower) {
+                // Another replica publishes meanwhile: the next leadership starts afresh.
+                last = None;
+                tokio::select! {
+                    () = tokio::time::sleep(leases.lease() / 3) => {}
+                    _ = shutdown.changed() => break,
+                }
+                continue;
+            }
+        }
+        let result = match (&work.leases, lead) {
+            (Some(leases), Lead::Leader { token }) => {
+                // A batch may outlast a lease (a slow registry): renew beside it, and stop
+                // it (even mid-publish) the moment the lease is lost.
+                tokio::select! {
+                    r = batch(&root, &work, &pin, &mut last, Some((leases, token))) => r,
+                    why = keep_renewing(leases, &root.config.name, token) => {
+                        fenced(&root, leases, token, &why);
+                        Ok(Outcome::Fenced)
+                    }
+                }
+            }
+            _ => batch(&root, &work, &pin, &mut last, None).await,
+        };
         let failed = result.is_err();
-        root.status.send_modify(|s| {
-            s.last_error = result.err().map(|e| e.to_string());
-        });
-        // After a failure, wait a poll interval before retrying even when woken, so a
-        // broken registry is not hammered by every submission.
+        match result {
+            Ok(Outcome::Fenced) => lead = Lead::Follower,
+            Ok(Outcome::Done) => root.status.send_modify(|s| s.last_error = None),
+            Err(e) => root
+                .status
+                .send_modify(|s| s.last_error = Some(e.to_string())),
+        }
+        // After a failure, wait before retrying even when woken, so a broken registry is
+        // not hammered by every submission.
         let wake = async {
             if failed {
-                tokio::time::sleep(poll).await;
+                tokio::time::sleep(turn).await;
             } else {
                 tokio::select! {
                     () = root.wake.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
+                    () = tokio::time::sleep(turn) => {}
                 }
             }
         };
         tokio::select! {
             () = wake => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
     }
+    // Stopped: hand the root over at once rather than after the lease runs out.
+    if let (Some(leases), Lead::Leader { token }) = (&work.leases, lead) {
+        let _ = leases.release(&root.config.name, token).await;
+        set_lead(&root, Lead::Follower, None);
+    }
+}
+
+/// How a batch ended when it did not fail.
+enum Outcome {
+    /// Published, or nothing was due.
+    Done,
+    /// The fencing check before the publish failed: nothing was published.
+    Fenced,
 }
 
 /// One batch: load the verified state; publish when it differs from what was last
 /// published or re-signing is due.
 async fn batch(
     root: &Root,
-    repo: &MetaRepo,
+    work: &Work,
     pin: &Pin,
-    keys: &Keys,
     last: &mut Option<Last>,
-) -> Result<()> {
+    fence: Option<(&Leases, i64)>,
+) -> Result<Outcome> {
+    let (repo, keys) = (&work.repo, &work.keys);
     let state = State::load(repo, Some(pin)).await?;
     let (meta, _) = snapshot_meta(&state);
     let now = OffsetDateTime::now_utc();
@@ -288,7 +439,7 @@ async fn batch(
         Some(l) => l.meta != meta || now - l.at >= root.config.resign_every,
     };
     if !due {
-        return Ok(());
+        return Ok(Outcome::Done);
     }
     let whole = |t: OffsetDateTime| t.replace_nanosecond(0).unwrap_or(t);
     let online = OnlineKeys {
@@ -297,6 +448,21 @@ async fn batch(
         snapshot_expires: whole(now + root.config.snapshot_expires),
         timestamp_expires: whole(now + root.config.timestamp_expires),
     };
+    // The fencing check, right before the pushes: another replica may have taken the lease
+    // while the state was loading (docs/signer.md: what fencing guarantees and what not).
+    if let Some((leases, token)) = fence {
+        match leases.check(&root.config.name, token).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                fenced(root, leases, token, "the lease is no longer this replica's");
+                return Ok(Outcome::Fenced);
+            }
+            Err(e) => {
+                fenced(root, leases, token, &format!("{e}"));
+                return Ok(Outcome::Fenced);
+            }
+        }
+    }
     let started = std::time::Instant::now();
     let p = publish_state(repo, &state, &online).await?;
     root.counters.published(started.elapsed());
@@ -310,5 +476,5 @@ async fn batch(
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;
     });
-    Ok(())
+    Ok(Outcome::Done)
 }

@@ -10,6 +10,8 @@
 //! - [`AdversarialProxy`]: a lying HTTP proxy in front of either registry (rollback,
 //!   freeze, forged referrers, swapped blobs, endless bodies, …) for the attack tests.
 //! - [`SoftHsm`]: a SoftHSM2 token of the test's own, with keys that never leave it.
+//! - [`Postgres`]: a throwaway PostgreSQL server (Debian's `postgresql`) on 127.0.0.1, for
+//!   the signer's leases.
 //! - [`oras()`], [`skopeo()`]: paths of independent OCI clients; [`run()`] runs one with a
 //!   time limit.
 //!
@@ -26,6 +28,7 @@
 //! to call from `#[tokio::test]` functions too.
 
 mod distribution;
+mod postgres;
 mod process;
 mod proxy;
 mod referrers;
@@ -37,6 +40,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use distribution::{Auth, Distribution, DistributionOptions};
+pub use postgres::{try_pg_bin, PgBouncer, Postgres, PG_BIN};
 pub use proxy::{
     forged_entry, AdversarialProxy, Behaviour, Match, Rule, ENDLESS_MAX_BYTES, PROXY_MAX_REQUESTS,
     PROXY_TIME_LIMIT,

@@ -15,9 +15,21 @@ pub async fn run(ctx: &Context, config: Option<&std::path::Path>) -> anyhow::Res
         ));
     };
     let config = ocituf_signer::Config::load(file)?;
-    let signer = std::sync::Arc::new(ocituf_signer::Signer::start(&config, &ctx.registry)?);
+    // Leadership changes (leases taken, given up, fenced) are logged on stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    let signer = std::sync::Arc::new(ocituf_signer::Signer::launch(&config, &ctx.registry).await?);
     for name in signer.roots() {
         outln!("serving root of trust {name:?}");
+    }
+    if let (Some(id), Some(lease)) = (signer.replica_id(), signer.lease()) {
+        outln!(
+            "replica {id:?}: leases in PostgreSQL, {}s each",
+            lease.as_secs()
+        );
     }
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let http = match config.listen {

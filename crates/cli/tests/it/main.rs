@@ -26,6 +26,7 @@ mod registries_roles;
 mod root_sign;
 mod serve;
 mod serve_kill;
+mod serve_replicas;
 mod setup;
 mod site;
 mod support;
