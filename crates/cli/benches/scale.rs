@@ -4,8 +4,8 @@
 //! (docs/oci-mapping.md §11), on the OCI layout and on the fallback registry.
 //!
 //! Set-up per (store, snapshot form, N): a root of trust made with the `ocituf` binary, the
-//! team role `app` for `acme/*` delegated to B = N/16 hash bins (a power of two, at most
-//! 65,536), N/2 generated images (tag and digest names: N targets) written straight into
+//! team role `app` for `acme/*` delegated to B ≈ N/8 hash bins (the next power of two),
+//! N/2 generated images (tag and digest names: N targets) written straight into
 //! the bins by `ocituf_writer::generate::populate_bins` and published with
 //! `online::publish_changes`. Then, each measured with the `ocituf` binary under GNU time
 //! (`/usr/bin/time`, Debian package `time`) for wall time and peak RSS:
@@ -114,8 +114,9 @@ struct Op {
     max_rss_kib: u64,
 }
 
+/// About 8 targets per bin (docs/scale.md: what keeps a Merkle pull under 8 KiB).
 fn bins_for(n: u64) -> u64 {
-    (n / 16).next_power_of_two().clamp(2, 65_536)
+    (n / 8).next_power_of_two().clamp(2, 1 << 20)
 }
 
 fn in_days(days: i64) -> OffsetDateTime {

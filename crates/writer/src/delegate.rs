@@ -207,6 +207,10 @@ async fn delegate_to_bins(
     .await
 }
 
+/// The most hash bins a team role may delegate to (2^20). About 8 targets per bin keeps a
+/// pull with Merkle snapshots under 8 KiB (docs/scale.md): a million targets want 2^17.
+pub const MAX_HASH_BINS: u32 = 1 << 20;
+
 /// Refuse a request that cannot make valid metadata, before anything is read or pushed.
 fn check_request(r: &DelegateRequest<'_>) -> Result<()> {
     if r.threshold == 0 || r.threshold as usize > r.keys.len() {
@@ -228,10 +232,10 @@ fn check_request(r: &DelegateRequest<'_>) -> Result<()> {
         ));
     }
     if let Some(bins) = &r.hash_bins {
-        if !bins.count.is_power_of_two() || !(2..=65536).contains(&bins.count) {
+        if !bins.count.is_power_of_two() || !(2..=MAX_HASH_BINS).contains(&bins.count) {
             return Err(fail(
                 ErrorKind::Config,
-                "--hash-bins must be a power of two from 2 to 65536",
+                format!("--hash-bins must be a power of two from 2 to {MAX_HASH_BINS}"),
             ));
         }
     }
