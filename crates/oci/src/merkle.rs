@@ -325,6 +325,51 @@ fn subtree(
     Ok((kind, sha))
 }
 
+/// The entries that the tree under `root` holds for `roles` (absent roles are left out),
+/// each proven by a walk from the root; nodes shared by several paths are read once.
+/// For writers' reports (`ocituf status`): clients prove roles in the updater.
+///
+/// # Errors
+/// A node that is missing or malformed (`MalformedManifest`); store errors.
+pub async fn entries_of<A: ArtifactStore>(
+    store: &A,
+    root: &MerkleRoot,
+    roles: &[String],
+) -> Result<BTreeMap<String, MetaFile>, Error> {
+    let mut nodes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for role in roles {
+        let mut walk =
+            ocituf_tuf::merkle::Walk::new(root, role).map_err(|e| Error::MalformedManifest {
+                what: "a snapshot Merkle root".to_owned(),
+                reason: e.to_string(),
+            })?;
+        while let Some(req) = walk.wanted() {
+            if !nodes.contains_key(&req.sha256) {
+                let bytes = fetch_node(store, &req.sha256, req.kind)
+                    .await?
+                    .ok_or_else(|| Error::MalformedManifest {
+                        what: format!("snapshot Merkle node sha256:{}", req.sha256),
+                        reason: "it is missing from the repository".to_owned(),
+                    })?;
+                nodes.insert(req.sha256.clone(), bytes);
+            }
+            let bytes = nodes
+                .get(&req.sha256)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            walk.feed(bytes).map_err(|e| Error::MalformedManifest {
+                what: format!("snapshot Merkle node sha256:{}", req.sha256),
+                reason: e.to_string(),
+            })?;
+        }
+        if let Some(ocituf_tuf::merkle::Outcome::Found(meta)) = walk.result() {
+            out.insert(role.clone(), meta.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// A node's bytes by its sha256, checked; `None` when missing or not matching.
 ///
 /// # Errors
