@@ -102,8 +102,9 @@ pub struct PendingTargets {
     pub threshold: u32,
 }
 
-/// Every pending next version of every targets role of `state` (one listing per role);
-/// rival contents of one version are each listed.
+/// Every pending next version of every targets role `state` read (one listing per role:
+/// with [`State::load_sampled`], the sampled bins only, so the cost stays bounded); rival
+/// contents of one version are each listed.
 ///
 /// # Errors
 /// Registry failures.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ocituf_tuf::metadata::{Role as _, Root, Targets};
+use ocituf_tuf::metadata::{Role as _, Root, Snapshot, Targets};
 
 use crate::authority::Authority;
 use crate::error::{Result, ResultExt as _};
@@ -42,6 +42,21 @@ pub struct BinsRead {
     /// The bins read ([`State::load`]: every one up to its cap; [`State::load_sampled`]: a
     /// sample), in bin order.
     pub sampled: Vec<String>,
+}
+
+/// What a state knows of one hash-bin delegation ([`State::bins_summaries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinsSummary {
+    pub delegator: String,
+    /// Bins delegated to, and bins read.
+    pub count: u64,
+    pub read: u64,
+    /// Bins the snapshot lists (published at least once): one blob gives every bin's version.
+    pub published: u64,
+    /// Targets listed in the bins read, and scaled to every bin (`read` < `count`: an
+    /// estimate from the sample).
+    pub targets_in_read: u64,
+    pub targets_estimate: u64,
 }
 
 /// What one delegation search found: the roles visited in pre-order, and the first role it
@@ -297,6 +312,49 @@ impl State {
             keyids: keyids.to_vec(),
             threshold,
         })
+    }
+
+    /// Of each hash-bin delegation read: bins, bins read, bins `snapshot` lists, and the
+    /// targets in the bins read with their estimate over every bin.
+    pub fn bins_summaries(&self, snapshot: Option<&Snapshot>) -> Vec<BinsSummary> {
+        let mut out = Vec::new();
+        for b in &self.bins {
+            let succinct = self
+                .targets_of(&b.delegator)
+                .and_then(|t| t.delegations.as_ref())
+                .and_then(|d| d.succinct_roles.as_ref());
+            let published = match (snapshot, succinct) {
+                (Some(s), Some(succinct)) => s
+                    .meta
+                    .keys()
+                    .filter_map(|k| k.strip_suffix(".json"))
+                    .filter(|r| succinct.is_delegated_role(r))
+                    .count(),
+                _ => 0,
+            };
+            let read = b.sampled.len() as u64;
+            let targets = b
+                .sampled
+                .iter()
+                .filter_map(|r| self.targets_of(r))
+                .map(|t| t.targets.len() as u64)
+                .sum::<u64>();
+            let estimate = if read == 0 {
+                0
+            } else {
+                u64::try_from(u128::from(targets) * u128::from(b.count) / u128::from(read))
+                    .unwrap_or(u64::MAX)
+            };
+            out.push(BinsSummary {
+                delegator: b.delegator.clone(),
+                count: b.count,
+                read,
+                published: published as u64,
+                targets_in_read: targets,
+                targets_estimate: estimate,
+            });
+        }
+        out
     }
 
     /// The parsed newest version of a targets role (`None`: no version yet, or not a role

@@ -27,5 +27,6 @@ mod serve;
 mod serve_kill;
 mod setup;
 mod site;
+mod status_bins;
 mod support;
 mod trust;
