@@ -23,36 +23,7 @@ fn status_of_1024_bins_samples_32_and_stays_within_a_request_budget() {
     };
     flows::set_up(&env, &place);
     let tuf = place.repo("acme/tuf");
-    env.run(&["key", "generate", "--out", "bins.pem"]).ok();
-    env.run(&[
-        "delegate",
-        &tuf,
-        "-n",
-        "acme",
-        "--role",
-        "big",
-        "--path",
-        "big/*",
-        "--key",
-        "bins.pem",
-        "--hash-bins",
-        "1024",
-        "--signing-key",
-        "targets.pem",
-    ])
-    .ok();
-    env.run(&[
-        "trust",
-        "add",
-        &place.repo("big/*"),
-        "--repo",
-        &tuf,
-        "-n",
-        "acme",
-        "--root",
-        "acme.root.json",
-    ])
-    .ok();
+    flows::delegate_hash_bins(&env, &place, 1024).ok();
     for i in 0..3 {
         let image = place.repo(&format!("big/svc{i}:1"));
         flows::push_image(&env, &image, &image);
