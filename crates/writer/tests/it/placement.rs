@@ -270,3 +270,26 @@ async fn a_terminating_delegation_deep_in_the_tree_ends_the_writers_search_too()
     let w = org.sign("t").await;
     assert_eq!(w.roles[0].role, "app");
 }
+
+/// Whether another tag still names a yanked image's manifest needs every role (another tag
+/// may hash to any bin): a yank of a signed image refuses a state that read only the
+/// roles of its names, rather than dropping a digest name another tag's pulls use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yank_of_a_signed_image_refuses_a_partial_state() {
+    let org = Org::new(Place::layout(), Shape::Bins(16)).await;
+    org.push_image("y").await;
+    org.sign("y").await;
+    let partial = State::load_for(&org.repo, Some(&org.pin), &["acme/app:y".to_owned()])
+        .await
+        .unwrap();
+    let refused =
+        ocituf_writer::sign::yank_image(&org.repo, &partial, "acme/app", "y", &org.who()).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.message.contains("needs every targets role")),
+        "{refused:?}"
+    );
+    let w = org.yank("y").await;
+    assert_eq!(w.roles.len(), 2, "the tag and its digest name: {w:?}");
+}
