@@ -7,6 +7,11 @@
 //! protocol of [`crate::edit`]. A write to a role also drops names that the search never
 //! reaches in it (stray names, which clients ignore anyway: see
 //! [`State::stray_targets`]).
+//!
+//! A write needs only the roles the delegation search visits for its names:
+//! [`State::load_for`] with [`target_names`] reads those (with hash bins, the bins the names
+//! hash to), so signing costs the same whatever the number of bins and images. A state from
+//! [`State::load`] works too. [`yank_image`] of a signed image needs the full one.
 
 use std::collections::BTreeMap;
 
