@@ -499,19 +499,12 @@ impl MetaRepo {
     /// Pending versions of targets role `role` newer than `after`, newest first
     /// (unverified: the caller checks signatures and content).
     pub async fn pending_targets(&self, role: &str, after: u64) -> Result<Vec<(u64, Envelope)>> {
-        let mut out = Vec::new();
-        for (version, env) in self
-            .pending(PENDING_TARGETS_ARTIFACT_TYPE, role, after)
+        let roles = std::collections::BTreeMap::from([(role.to_owned(), after)]);
+        Ok(self
+            .pending_targets_of(&roles)
             .await?
-        {
-            let Ok(t) = ocituf_tuf::metadata::Targets::from_signed(&env.signed) else {
-                continue;
-            };
-            if t.version == version {
-                out.push((version, env));
-            }
-        }
-        Ok(out)
+            .remove(role)
+            .unwrap_or_default())
     }
 
     /// The pending artifacts of `artifact_type` for `role` above `after`, parsed as
@@ -522,6 +515,40 @@ impl MetaRepo {
         role: &str,
         after: u64,
     ) -> Result<Vec<(u64, Envelope)>> {
+        let roles = std::collections::BTreeMap::from([(role.to_owned(), after)]);
+        Ok(self
+            .pending_of(artifact_type, &roles)
+            .await?
+            .remove(role)
+            .unwrap_or_default())
+    }
+
+    /// Pending versions of each targets role in `roles` newer than the version it maps to,
+    /// newest first, from ONE listing of the pending-targets anchor (they all share it), so
+    /// `status` pays one request for every role it read (unverified: the caller checks).
+    pub async fn pending_targets_of(
+        &self,
+        roles: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<std::collections::BTreeMap<String, Vec<(u64, Envelope)>>> {
+        let mut out = self
+            .pending_of(PENDING_TARGETS_ARTIFACT_TYPE, roles)
+            .await?;
+        for list in out.values_mut() {
+            list.retain(|(version, env)| {
+                ocituf_tuf::metadata::Targets::from_signed(&env.signed)
+                    .is_ok_and(|t| t.version == *version)
+            });
+        }
+        Ok(out)
+    }
+
+    /// The pending artifacts of `artifact_type` for each role of `roles` above the version
+    /// it maps to, parsed as envelopes, with their annotated version, newest first.
+    async fn pending_of(
+        &self,
+        artifact_type: &str,
+        roles: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<std::collections::BTreeMap<String, Vec<(u64, Envelope)>>> {
         let anchor = Anchor::role(&self.name, pending_anchor(artifact_type))
             .config(|| "could not make the pending-version anchor".to_owned())?;
         let (list, _) = self.net(
@@ -535,10 +562,17 @@ impl MetaRepo {
         } else {
             "targets"
         };
-        let mut out = Vec::new();
+        let mut out: std::collections::BTreeMap<String, Vec<(u64, Envelope)>> =
+            std::collections::BTreeMap::new();
         for d in list.into_iter().take(MAX_CANDIDATES) {
             let h = Hints::from_annotations(&d.annotations);
-            if !h.may_be(&self.name, role) || h.version.is_none_or(|v| v <= after) {
+            let Some(v) = h.version else { continue };
+            let wanted: Vec<&String> = roles
+                .iter()
+                .filter(|(role, after)| h.may_be(&self.name, role) && v > **after)
+                .map(|(role, _)| role)
+                .collect();
+            if wanted.is_empty() {
                 continue;
             }
             let c = Candidate {
@@ -553,11 +587,13 @@ impl MetaRepo {
             let Ok(env) = Envelope::parse(class, &bytes) else {
                 continue;
             };
-            if let Some(v) = h.version {
-                out.push((v, env));
+            for role in wanted {
+                out.entry(role.clone()).or_default().push((v, env.clone()));
             }
         }
-        out.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+        for list in out.values_mut() {
+            list.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+        }
         Ok(out)
     }
 }
