@@ -631,6 +631,16 @@ pub struct StatusArgs {
     /// Warn about versions that expire within this time
     #[arg(long, default_value = "7d", value_name = "DURATION")]
     pub warn_within: String,
+    /// Read every hash bin, not a sample (one listing per bin: slow with many bins)
+    #[arg(long)]
+    pub all: bool,
+    /// How many bins of each hash-bin delegation to read
+    #[arg(long, default_value_t = 32, value_name = "N", conflicts_with = "all")]
+    pub sample: u64,
+    /// Which bins the sample takes (printed by status; the same seed reads the same bins)
+    /// [default: from the clock, so that runs over time look at every bin]
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub seed: Option<u64>,
     #[command(flatten)]
     pub output: Output,
 }

@@ -76,8 +76,17 @@ async fn pending_contents(
     auth: &Authority,
     current: u64,
 ) -> Result<BTreeMap<String, (u32, Envelope)>> {
+    by_content(repo.pending_targets(role, current).await?, auth, current)
+}
+
+/// [`pending_contents`] of pending versions already listed.
+fn by_content(
+    pending: Vec<(u64, Envelope)>,
+    auth: &Authority,
+    current: u64,
+) -> Result<BTreeMap<String, (u32, Envelope)>> {
     let mut contents: BTreeMap<String, (u32, Envelope)> = BTreeMap::new();
-    for (version, env) in repo.pending_targets(role, current).await? {
+    for (version, env) in pending {
         if version != current + 1 {
             continue;
         }
@@ -102,22 +111,36 @@ pub struct PendingTargets {
     pub threshold: u32,
 }
 
-/// Every pending next version of every targets role of `state` (one listing per role);
-/// rival contents of one version are each listed.
+/// Every pending next version of every targets role `state` read (with
+/// [`State::load_sampled`], the sampled bins only), from one listing of the pending-targets
+/// anchor that they share; rival contents of one version are each listed.
 ///
 /// # Errors
 /// Registry failures.
 pub async fn pending_versions(repo: &MetaRepo, state: &State) -> Result<Vec<PendingTargets>> {
+    let current = |role: &String| {
+        state
+            .targets
+            .get(role)
+            .map(|(base, _)| base.as_ref().map_or(0, |f| f.version))
+    };
+    let roles: BTreeMap<String, u64> = state
+        .order
+        .iter()
+        .filter_map(|r| Some((r.clone(), current(r)?)))
+        .collect();
+    let mut listed = repo.pending_targets_of(&roles).await?;
     let mut out = Vec::new();
     for role in &state.order {
-        let Some((base, auth)) = state.targets.get(role) else {
+        let (Some((_, auth)), Some(pending)) = (state.targets.get(role), listed.remove(role))
+        else {
             continue;
         };
-        let current = base.as_ref().map_or(0, |f| f.version);
-        for (content, (signatures, _)) in pending_contents(repo, role, auth, current).await? {
+        let now = roles.get(role).copied().unwrap_or(0);
+        for (content, (signatures, _)) in by_content(pending, auth, now)? {
             out.push(PendingTargets {
                 role: role.clone(),
-                version: current + 1,
+                version: now + 1,
                 content,
                 signatures,
                 threshold: auth.threshold,

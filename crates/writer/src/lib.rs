@@ -17,7 +17,7 @@
 //! maintainers), [`online`] (snapshot and timestamp),
 //! [`init`] (a new root of trust), [`root`] (root rotation and co-signing), [`keys`] (keys
 //! from files, the environment and PKCS#11 tokens: [`pkcs11`]), [`bundle`] (air-gap
-//! bundles: export to an OCI layout, import into another registry), [`when`] (durations), [`wait`] (until clients see an image), [`generate`] (large
+//! bundles: export to an OCI layout, import into another registry), [`when`] (durations), [`meter`] (store calls a writer makes), [`wait`] (until clients see an image), [`generate`] (large
 //! repositories for tests and benchmarks),
 //! [`pin`], [`progress`], [`error`].
 //!
@@ -38,6 +38,7 @@ pub mod error;
 pub mod generate;
 pub mod init;
 pub mod keys;
+pub mod meter;
 pub mod online;
 pub mod pin;
 pub mod pkcs11;

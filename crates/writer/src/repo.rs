@@ -15,6 +15,7 @@ use ocituf_tuf::metadata::{Envelope, Role, Root};
 
 use crate::authority::Authority;
 use crate::error::{fail, Result, ResultExt as _};
+use crate::meter::{Meter, Metered, StoreCalls};
 use crate::pin::Pin;
 use crate::progress::Progress;
 
@@ -50,6 +51,7 @@ pub struct MetaRepo {
     pub name: RootOfTrustName,
     pub location: String,
     progress: Progress,
+    meter: Meter,
 }
 
 /// A candidate from a referrers listing (hints only).
@@ -78,6 +80,7 @@ impl MetaRepo {
             name,
             location: repo.to_string(),
             progress: Progress::silent(),
+            meter: Meter::default(),
         })
     }
 
@@ -86,6 +89,19 @@ impl MetaRepo {
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = progress;
         self
+    }
+
+    /// The store calls this repository made so far, by kind, with the bytes moved.
+    pub fn store_calls(&self) -> StoreCalls {
+        self.meter.calls()
+    }
+
+    /// The store, with every call counted.
+    fn metered(&self) -> Metered<'_, AnyStore> {
+        Metered {
+            store: &self.store,
+            meter: &self.meter,
+        }
     }
 
     /// Where progress lines go.
@@ -109,7 +125,7 @@ impl MetaRepo {
         let anchor = Anchor::for_role(&self.name, role)
             .config(|| format!("{role:?} cannot be a role name"))?;
         let (list, _) = self.net(
-            self.store
+            self.metered()
                 .referrers(anchor.digest(), Some(artifact_type))
                 .await,
             || format!("could not list the versions of role {role:?}"),
@@ -138,16 +154,18 @@ impl MetaRepo {
     /// The metadata bytes of a candidate: the layer the manifest names (digest-checked).
     async fn fetch(&self, c: &Candidate) -> Result<Option<Vec<u8>>> {
         if let Some(d) = &c.metadata_digest {
-            if let Some(bytes) = self.net(self.store.get_blob(d, MAX_METADATA_LEN).await, || {
-                format!("could not fetch metadata blob {d}")
-            })? {
+            if let Some(bytes) = self
+                .net(self.metered().get_blob(d, MAX_METADATA_LEN).await, || {
+                    format!("could not fetch metadata blob {d}")
+                })?
+            {
                 if Digest::of(&bytes) == *d {
                     return Ok(Some(bytes));
                 }
             }
         }
         let Some(m) = self.net(
-            self.store
+            self.metered()
                 .get_manifest(ManifestRef::Digest(&c.manifest), mapping::MAX_MANIFEST_LEN)
                 .await,
             || format!("could not fetch manifest {}", c.manifest),
@@ -159,7 +177,7 @@ impl MetaRepo {
             return Ok(None);
         };
         let bytes = self.net(
-            self.store
+            self.metered()
                 .get_blob(&parsed.metadata_digest, MAX_METADATA_LEN)
                 .await,
             || format!("could not fetch metadata blob {}", parsed.metadata_digest),
@@ -205,7 +223,7 @@ impl MetaRepo {
         authority: &Authority,
     ) -> Result<Option<Found>> {
         let Some(m) = self.net(
-            self.store
+            self.metered()
                 .get_manifest(ManifestRef::Digest(digest), mapping::MAX_MANIFEST_LEN)
                 .await,
             || format!("could not fetch manifest {digest}"),
@@ -380,7 +398,7 @@ impl MetaRepo {
     /// Push one role version (`ocituf-oci`'s publisher: empty blob, anchor, metadata blob,
     /// tagged manifest with `io.ocituf.parent`).
     pub async fn push(&self, role: &str, bytes: &[u8], parent: Option<&Digest>) -> Result<Digest> {
-        let publisher = ocituf_oci::Publisher::new(self.store.clone(), self.name.clone());
+        let publisher = ocituf_oci::Publisher::new(self.metered(), self.name.clone());
         let pushed = self.net(publisher.push(role, bytes, parent).await, || {
             format!("could not push a new version of role {role:?}")
         })?;
@@ -417,11 +435,11 @@ impl MetaRepo {
     }
 
     async fn ensure_anchor(&self, anchor: &Anchor) -> Result<()> {
-        self.net(self.store.put_blob(EMPTY_BLOB).await, || {
+        self.net(self.metered().put_blob(EMPTY_BLOB).await, || {
             "could not push the empty blob".to_owned()
         })?;
         self.net(
-            self.store
+            self.metered()
                 .put_manifest(MANIFEST_MEDIA_TYPE, anchor.bytes(), Some(&anchor.tag()))
                 .await,
             || "could not push an anchor".to_owned(),
@@ -462,7 +480,7 @@ impl MetaRepo {
         let anchor = Anchor::role(&self.name, pending_anchor(artifact_type))
             .config(|| "could not make the pending-version anchor".to_owned())?;
         self.ensure_anchor(&anchor).await?;
-        let digest = self.net(self.store.put_blob(bytes).await, || {
+        let digest = self.net(self.metered().put_blob(bytes).await, || {
             "could not push the pending root".to_owned()
         })?;
         let manifest = serde_json::json!({
@@ -483,7 +501,7 @@ impl MetaRepo {
             .config(|| "could not serialise the pending root manifest".to_owned())?;
         let tag = mapping::metadata_tag(&Digest::of(&mbytes));
         self.net(
-            self.store
+            self.metered()
                 .put_manifest(MANIFEST_MEDIA_TYPE, &mbytes, Some(&tag))
                 .await,
             || "could not push the pending root".to_owned(),
@@ -510,19 +528,12 @@ impl MetaRepo {
     /// Pending versions of targets role `role` newer than `after`, newest first
     /// (unverified: the caller checks signatures and content).
     pub async fn pending_targets(&self, role: &str, after: u64) -> Result<Vec<(u64, Envelope)>> {
-        let mut out = Vec::new();
-        for (version, env) in self
-            .pending(PENDING_TARGETS_ARTIFACT_TYPE, role, after)
+        let roles = std::collections::BTreeMap::from([(role.to_owned(), after)]);
+        Ok(self
+            .pending_targets_of(&roles)
             .await?
-        {
-            let Ok(t) = ocituf_tuf::metadata::Targets::from_signed(&env.signed) else {
-                continue;
-            };
-            if t.version == version {
-                out.push((version, env));
-            }
-        }
-        Ok(out)
+            .remove(role)
+            .unwrap_or_default())
     }
 
     /// The pending artifacts of `artifact_type` for `role` above `after`, parsed as
@@ -533,10 +544,44 @@ impl MetaRepo {
         role: &str,
         after: u64,
     ) -> Result<Vec<(u64, Envelope)>> {
+        let roles = std::collections::BTreeMap::from([(role.to_owned(), after)]);
+        Ok(self
+            .pending_of(artifact_type, &roles)
+            .await?
+            .remove(role)
+            .unwrap_or_default())
+    }
+
+    /// Pending versions of each targets role in `roles` newer than the version it maps to,
+    /// newest first, from ONE listing of the pending-targets anchor (they all share it), so
+    /// `status` pays one request for every role it read (unverified: the caller checks).
+    pub async fn pending_targets_of(
+        &self,
+        roles: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<std::collections::BTreeMap<String, Vec<(u64, Envelope)>>> {
+        let mut out = self
+            .pending_of(PENDING_TARGETS_ARTIFACT_TYPE, roles)
+            .await?;
+        for list in out.values_mut() {
+            list.retain(|(version, env)| {
+                ocituf_tuf::metadata::Targets::from_signed(&env.signed)
+                    .is_ok_and(|t| t.version == *version)
+            });
+        }
+        Ok(out)
+    }
+
+    /// The pending artifacts of `artifact_type` for each role of `roles` above the version
+    /// it maps to, parsed as envelopes, with their annotated version, newest first.
+    async fn pending_of(
+        &self,
+        artifact_type: &str,
+        roles: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<std::collections::BTreeMap<String, Vec<(u64, Envelope)>>> {
         let anchor = Anchor::role(&self.name, pending_anchor(artifact_type))
             .config(|| "could not make the pending-version anchor".to_owned())?;
         let (list, _) = self.net(
-            self.store
+            self.metered()
                 .referrers(anchor.digest(), Some(artifact_type))
                 .await,
             || "could not list pending versions".to_owned(),
@@ -546,10 +591,17 @@ impl MetaRepo {
         } else {
             "targets"
         };
-        let mut out = Vec::new();
+        let mut out: std::collections::BTreeMap<String, Vec<(u64, Envelope)>> =
+            std::collections::BTreeMap::new();
         for d in list.into_iter().take(MAX_CANDIDATES) {
             let h = Hints::from_annotations(&d.annotations);
-            if !h.may_be(&self.name, role) || h.version.is_none_or(|v| v <= after) {
+            let Some(v) = h.version else { continue };
+            let wanted: Vec<&String> = roles
+                .iter()
+                .filter(|(role, after)| h.may_be(&self.name, role) && v > **after)
+                .map(|(role, _)| role)
+                .collect();
+            if wanted.is_empty() {
                 continue;
             }
             let c = Candidate {
@@ -564,11 +616,13 @@ impl MetaRepo {
             let Ok(env) = Envelope::parse(class, &bytes) else {
                 continue;
             };
-            if let Some(v) = h.version {
-                out.push((v, env));
+            for role in wanted {
+                out.entry(role.clone()).or_default().push((v, env.clone()));
             }
         }
-        out.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+        for list in out.values_mut() {
+            list.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+        }
         Ok(out)
     }
 }

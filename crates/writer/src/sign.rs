@@ -7,6 +7,11 @@
 //! protocol of [`crate::edit`]. A write to a role also drops names that the search never
 //! reaches in it (stray names, which clients ignore anyway: see
 //! [`State::stray_targets`]).
+//!
+//! A write needs only the roles the delegation search visits for its names:
+//! [`State::load_for`] with [`target_names`] reads those (with hash bins, the bins the names
+//! hash to), so signing costs the same whatever the number of bins and images. A state from
+//! [`State::load`] works too. [`yank_image`] of a signed image needs the full one.
 
 use std::collections::BTreeMap;
 
@@ -149,6 +154,20 @@ pub struct ImageToSign {
     pub manifest: ImageManifest,
 }
 
+/// The target names a write of `images` changes (both names of each): what
+/// [`State::load_for`] needs before [`sign_images`].
+pub fn target_names(images: &[ImageToSign]) -> Vec<String> {
+    images
+        .iter()
+        .flat_map(|i| {
+            [
+                tag_target(&i.repository, &i.tag),
+                digest_target(&i.repository, &i.manifest.digest),
+            ]
+        })
+        .collect()
+}
+
 /// Sign many images in one write: both names of each, and ONE new version per role touched
 /// (not one per image), so a batch of N images into one role costs one version.
 ///
@@ -188,6 +207,20 @@ pub async fn yank_image(
     let name = tag_target(repository, tag);
     let mut changes: Vec<Change> = vec![(name.clone(), None)];
     if let Some(sha) = signed_sha256(state, &name) {
+        // Whether another tag of the repository still names the manifest needs every role
+        // that may list a tag of it: with hash bins, every bin (tags hash anywhere). A
+        // partial state would answer "no" wrongly and drop the digest name that pulls of
+        // the other tag use (runtimes pull by digest after resolving a tag), so a yank of a
+        // signed image needs the complete state. Yanks are rare; signing stays bounded.
+        if !state.is_complete() {
+            return Err(fail(
+                ErrorKind::Config,
+                format!(
+                    "yanking {name} needs every targets role (another tag may name the same \
+                     manifest): load the state with State::load, not State::load_for"
+                ),
+            ));
+        }
         let prefix = format!("{repository}:");
         let still_tagged = every_trusted_target(state).any(|(n, f)| {
             *n != name && n.starts_with(&prefix) && f.hashes.get("sha256") == Some(&sha)
@@ -253,6 +286,15 @@ async fn apply_changes_strict(
     let mut order: Vec<String> = Vec::new();
     let mut warnings = Vec::new();
     for (i, (name, file)) in changes.iter().enumerate() {
+        if !state.covers(name) {
+            return Err(fail(
+                ErrorKind::Config,
+                format!(
+                    "the state was not loaded for {name}: load it with State::load_for(names) \
+                     or State::load before signing"
+                ),
+            ));
+        }
         let strict = primary.get(i).copied().unwrap_or(false);
         let role = match pick_role(state, name, who.role, strict, who.keys) {
             Ok(r) => r,
@@ -300,7 +342,11 @@ async fn apply_changes_strict(
             // Names the search never reaches in this role are dead weight that clients
             // ignore: drop them with this write. Alone they are no reason to write (and
             // a racing writer that adds them cannot keep this edit from settling).
-            t.targets.retain(|n, _| state.trusted_for(&role, n));
+            // Only names the read roles prove stray are dropped: a partial state
+            // (State::load_for) cannot tell for names whose search needs roles it did not
+            // read, and those stay.
+            t.targets
+                .retain(|n, _| state.reaches(&role, n) != Some(false));
             Ok(edited)
         };
         let mine_ids: std::collections::BTreeSet<_> = signers.iter().map(|s| s.key_id()).collect();

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ocituf_tuf::metadata::{Role as _, Root, Targets};
+use ocituf_tuf::metadata::{Role as _, Root, Snapshot, Targets};
 
 use crate::authority::Authority;
 use crate::error::{Result, ResultExt as _};
@@ -27,75 +27,334 @@ pub struct State {
     /// The parsed content of each role in `targets` that has a version (parsed once: the
     /// delegation search runs once per target name).
     parsed: BTreeMap<String, Targets>,
+    /// The succinct hash-bin delegations met, with the bins read of each.
+    pub bins: Vec<BinsRead>,
+    complete: bool,
+}
+
+/// One succinct hash-bin delegation and the bins a state read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinsRead {
+    /// The role that delegates to the bins.
+    pub delegator: String,
+    /// How many bins it delegates to.
+    pub count: u64,
+    /// The bins read ([`State::load`]: every one up to its cap; [`State::load_sampled`]: a
+    /// sample), in bin order.
+    pub sampled: Vec<String>,
+}
+
+/// What a state knows of one hash-bin delegation ([`State::bins_summaries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinsSummary {
+    pub delegator: String,
+    /// Bins delegated to, and bins read.
+    pub count: u64,
+    pub read: u64,
+    /// Bins the snapshot lists (published at least once): one blob gives every bin's version.
+    pub published: u64,
+    /// Targets listed in the bins read, and scaled to every bin (`read` < `count`: an
+    /// estimate from the sample).
+    pub targets_in_read: u64,
+    pub targets_estimate: u64,
+}
+
+/// What one delegation search found: the roles visited in pre-order, and the first role it
+/// needed that is not read.
+struct Search {
+    visited: Vec<String>,
+    blocked: Option<(String, Authority)>,
 }
 
 impl State {
+    /// Every targets role the delegations reach, each at its newest verified version: what
+    /// `publish`, the online signer, `delegate` and `status --all` need. With succinct hash
+    /// bins this reads every bin (one listing and blobs per bin); a write of a few names
+    /// needs only [`State::load_for`].
+    ///
+    /// # Errors
+    /// The root chain does not verify or start at `pin`, malformed metadata, registry failures.
     pub async fn load(repo: &MetaRepo, pin: Option<&Pin>) -> Result<Self> {
+        let mut state = Self::load_root(repo, pin).await?;
+        state.walk(repo, None).await?;
+        Ok(state)
+    }
+
+    /// Only the roles that the delegation search of TUF 5.6.7 visits for `names`, each read
+    /// once: pre-order from `targets`, a terminating delegation ends the search, a succinct
+    /// delegation leads to the one bin the name hashes to. What a write of those names needs
+    /// (the role each goes into, and the roles on the way), at a cost that does not depend on
+    /// how many bins or images the root of trust has.
+    ///
+    /// # Errors
+    /// As [`State::load`].
+    pub async fn load_for(repo: &MetaRepo, pin: Option<&Pin>, names: &[String]) -> Result<Self> {
+        let mut state = Self::load_root(repo, pin).await?;
+        state.complete = false;
+        state.extend_for(repo, names).await?;
+        // A write drops the names a role lists where the search never looks for them
+        // (stray names, see `stray_targets`); deciding that for a name may need a role the
+        // search for `names` did not visit (a digest name left in its tag's bin: the search
+        // goes to the digest's own bin). Read those too, once, for a bounded number of
+        // names: past it, undecided names stay where they are (clients ignore them).
+        let mut undecided = Vec::new();
+        for role in &state.order {
+            let Some(t) = state.targets_of(role) else {
+                continue;
+            };
+            undecided.extend(
+                t.targets
+                    .keys()
+                    .filter(|n| state.reaches(role, n).is_none())
+                    .take(MAX_UNDECIDED_NAMES.saturating_sub(undecided.len()))
+                    .cloned(),
+            );
+        }
+        state.extend_for(repo, &undecided).await?;
+        Ok(state)
+    }
+
+    /// Read the roles the delegation search visits for `names` that are not read yet.
+    ///
+    /// # Errors
+    /// As [`State::load`].
+    pub async fn extend_for(&mut self, repo: &MetaRepo, names: &[String]) -> Result<()> {
+        for name in names {
+            // Each turn reads one role the search needs next, so this ends after at most
+            // MAX_ROLES_VISITED turns per name.
+            while let Some((role, auth)) = self.search(name, true).blocked {
+                if self.order.len() > MAX_ROLES_LOADED {
+                    break;
+                }
+                self.load_role(repo, role, auth).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every explicitly delegated role the delegations reach, and of each succinct hash-bin
+    /// delegation at most `sample` bins picked by `seed` (every bin when there are no more):
+    /// `ocituf status` of a root of trust with any number of bins at a bounded cost. What was
+    /// left out is in [`State::bins`].
+    ///
+    /// # Errors
+    /// As [`State::load`].
+    pub async fn load_sampled(
+        repo: &MetaRepo,
+        pin: Option<&Pin>,
+        sample: u64,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut state = Self::load_root(repo, pin).await?;
+        state.walk(repo, Some((sample, seed))).await?;
+        state.complete &= state.bins.iter().all(|b| b.sampled.len() as u64 >= b.count);
+        Ok(state)
+    }
+
+    /// The verified root and nothing else yet.
+    async fn load_root(repo: &MetaRepo, pin: Option<&Pin>) -> Result<Self> {
         let (root, root_found) = repo.root_chain(pin).await?;
-        let mut state = State {
+        Ok(State {
             targets: BTreeMap::new(),
             order: Vec::new(),
             forked: BTreeSet::new(),
             parsed: BTreeMap::new(),
+            bins: Vec::new(),
+            complete: true,
             root_found,
             root,
-        };
-        let top = Authority::of_top_level(&state.root, "targets")?;
+        })
+    }
+
+    /// Whether every role the delegations reach is read ([`State::load`]), not only the
+    /// ones some names need ([`State::load_for`]) or a sample of bins.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Read the newest verified versions of `role` (signed as `auth` says) into the state.
+    async fn load_role(&mut self, repo: &MetaRepo, role: String, auth: Authority) -> Result<()> {
+        let tops = repo.newest_all(&role, &auth).await?;
+        // A rival that does not parse counts as different: nothing is assumed of it.
+        if !crate::edit::converged(&role, &tops).unwrap_or(false) {
+            self.forked.insert(role.clone());
+        }
+        let found = tops.into_iter().next();
+        if let Some(f) = &found {
+            let t = Targets::from_signed(&f.envelope.signed)
+                .config(|| format!("targets role {role:?} version {} is malformed", f.version))?;
+            self.parsed.insert(role.clone(), t);
+        }
+        self.order.push(role.clone());
+        self.targets.insert(role, (found, auth));
+        Ok(())
+    }
+
+    /// Read every role the delegations reach, in pre-order; with `sample` = (n, seed), only
+    /// n bins of each succinct delegation.
+    async fn walk(&mut self, repo: &MetaRepo, sample: Option<(u64, u64)>) -> Result<()> {
+        let top = Authority::of_top_level(&self.root, "targets")?;
         let mut stack = vec![("targets".to_owned(), top)];
         while let Some((role, auth)) = stack.pop() {
-            if state.targets.contains_key(&role) || state.order.len() > 4096 {
+            if self.targets.contains_key(&role) {
                 continue;
             }
-            let tops = repo.newest_all(&role, &auth).await?;
-            // A rival that does not parse counts as different: nothing is assumed of it.
-            if !crate::edit::converged(&role, &tops).unwrap_or(false) {
-                state.forked.insert(role.clone());
+            if self.order.len() > MAX_ROLES_WALKED {
+                self.complete = false;
+                continue;
             }
-            let found = tops.into_iter().next();
+            self.load_role(repo, role.clone(), auth).await?;
             let mut children = Vec::new();
-            if let Some(f) = &found {
-                let t = Targets::from_signed(&f.envelope.signed).config(|| {
-                    format!("targets role {role:?} version {} is malformed", f.version)
-                })?;
-                if let Some(d) = &t.delegations {
-                    if let Some(roles) = &d.roles {
-                        for r in roles {
-                            children.push((
-                                r.name.clone(),
-                                Authority {
-                                    keys: d.keys.clone(),
-                                    keyids: r.keyids.clone(),
-                                    threshold: r.threshold,
-                                },
-                            ));
-                        }
-                    }
-                    if let Some(s) = &d.succinct_roles {
-                        repo.progress().note(format_args!(
-                            "loading {} hash bins of {role}…",
-                            s.bin_count().min(1 << 16)
-                        ));
-                        for bin in 0..s.bin_count().min(1 << 16) {
-                            children.push((
-                                s.bin_name(bin),
-                                Authority {
-                                    keys: d.keys.clone(),
-                                    keyids: s.keyids.clone(),
-                                    threshold: s.threshold,
-                                },
-                            ));
-                        }
-                    }
+            if let Some(d) = self.targets_of(&role).and_then(|t| t.delegations.clone()) {
+                for r in d.roles.iter().flatten() {
+                    children.push((
+                        r.name.clone(),
+                        Authority {
+                            keys: d.keys.clone(),
+                            keyids: r.keyids.clone(),
+                            threshold: r.threshold,
+                        },
+                    ));
                 }
-                state.parsed.insert(role.clone(), t);
+                if let Some(s) = &d.succinct_roles {
+                    let count = s.bin_count().min(MAX_BINS_LOADED);
+                    if count < s.bin_count() {
+                        self.complete = false;
+                    }
+                    let picked = match sample {
+                        Some((n, seed)) => sample_bins(count, n, seed),
+                        None => (0..count).collect(),
+                    };
+                    repo.progress().note(format_args!(
+                        "loading {} of {} hash bins of {role}…",
+                        picked.len(),
+                        s.bin_count()
+                    ));
+                    let names: Vec<String> = picked.iter().map(|b| s.bin_name(*b)).collect();
+                    for name in &names {
+                        children.push((
+                            name.clone(),
+                            Authority {
+                                keys: d.keys.clone(),
+                                keyids: s.keyids.clone(),
+                                threshold: s.threshold,
+                            },
+                        ));
+                    }
+                    self.bins.push(BinsRead {
+                        delegator: role.clone(),
+                        count: s.bin_count(),
+                        sampled: names,
+                    });
+                }
             }
-            state.order.push(role.clone());
-            state.targets.insert(role, (found, auth));
             for c in children.into_iter().rev() {
                 stack.push(c);
             }
         }
-        Ok(state)
+        Ok(())
+    }
+
+    /// The delegation search of TUF 5.6.7 for `path` over the roles read so far. With
+    /// `stop`, it stops at the first role it needs that is not read (`blocked`, with the
+    /// authority its delegator gives it); without, such a role counts as one without a
+    /// version (what [`State::load`] leaves out only past its caps).
+    fn search(&self, path: &str, stop: bool) -> Search {
+        let mut visited: Vec<String> = Vec::new();
+        // (role, its delegator), the top is visited next.
+        let mut stack = vec![("targets".to_owned(), None::<String>)];
+        while let Some((role, delegator)) = stack.pop() {
+            if visited.contains(&role) || visited.len() > MAX_ROLES_VISITED {
+                continue;
+            }
+            if stop && !self.targets.contains_key(&role) {
+                let auth = match &delegator {
+                    None => Authority::of_top_level(&self.root, "targets").ok(),
+                    Some(d) => self.delegated_authority(d, &role),
+                };
+                if let Some(auth) = auth {
+                    return Search {
+                        visited,
+                        blocked: Some((role, auth)),
+                    };
+                }
+            }
+            visited.push(role.clone());
+            let Some(d) = self.targets_of(&role).and_then(|t| t.delegations.as_ref()) else {
+                continue;
+            };
+            let mut children = Vec::new();
+            for (name, terminating) in d.roles_for_target(path) {
+                children.push((name, Some(role.clone())));
+                if terminating {
+                    // TUF 5.6.7.2.2: a terminating delegation ends the search of every
+                    // other branch, as the client's search does.
+                    stack.clear();
+                    break;
+                }
+            }
+            for c in children.into_iter().rev() {
+                stack.push(c);
+            }
+        }
+        Search {
+            visited,
+            blocked: None,
+        }
+    }
+
+    /// The keys and threshold that `delegator` (read) gives `role`.
+    fn delegated_authority(&self, delegator: &str, role: &str) -> Option<Authority> {
+        let d = self.targets_of(delegator)?.delegations.as_ref()?;
+        let (keyids, threshold) = d.role_keys(role)?;
+        Some(Authority {
+            keys: d.keys.clone(),
+            keyids: keyids.to_vec(),
+            threshold,
+        })
+    }
+
+    /// Of each hash-bin delegation read: bins, bins read, bins `snapshot` lists, and the
+    /// targets in the bins read with their estimate over every bin.
+    pub fn bins_summaries(&self, snapshot: Option<&Snapshot>) -> Vec<BinsSummary> {
+        let mut out = Vec::new();
+        for b in &self.bins {
+            let succinct = self
+                .targets_of(&b.delegator)
+                .and_then(|t| t.delegations.as_ref())
+                .and_then(|d| d.succinct_roles.as_ref());
+            let published = match (snapshot, succinct) {
+                (Some(s), Some(succinct)) => s
+                    .meta
+                    .keys()
+                    .filter_map(|k| k.strip_suffix(".json"))
+                    .filter(|r| succinct.is_delegated_role(r))
+                    .count(),
+                _ => 0,
+            };
+            let read = b.sampled.len() as u64;
+            let targets = b
+                .sampled
+                .iter()
+                .filter_map(|r| self.targets_of(r))
+                .map(|t| t.targets.len() as u64)
+                .sum::<u64>();
+            let estimate = if read == 0 {
+                0
+            } else {
+                u64::try_from(u128::from(targets) * u128::from(b.count) / u128::from(read))
+                    .unwrap_or(u64::MAX)
+            };
+            out.push(BinsSummary {
+                delegator: b.delegator.clone(),
+                count: b.count,
+                read,
+                published: published as u64,
+                targets_in_read: targets,
+                targets_estimate: estimate,
+            });
+        }
+        out
     }
 
     /// The parsed newest version of a targets role (`None`: no version yet, or not a role
@@ -108,35 +367,33 @@ impl State {
     /// pre-order that are trusted for `path` (a terminating delegation stops the search).
     /// The client runs the same search, so a name is only ever verifiable in these roles.
     pub fn responsible_roles(&self, path: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut stack = vec!["targets".to_owned()];
-        while let Some(role) = stack.pop() {
-            if out.contains(&role) || out.len() > MAX_ROLES_VISITED {
-                continue;
-            }
-            out.push(role.clone());
-            let Some(t) = self.targets_of(&role) else {
-                continue;
-            };
-            let Some(d) = &t.delegations else { continue };
-            let mut children = Vec::new();
-            for (name, terminating) in d.roles_for_target(path) {
-                children.push(name);
-                if terminating {
-                    break;
-                }
-            }
-            for c in children.into_iter().rev() {
-                stack.push(c);
-            }
-        }
-        out
+        self.search(path, false).visited
     }
 
     /// Whether the delegation search for `path` reaches `role`: only then can a client
     /// verify `path` from it.
     pub fn trusted_for(&self, role: &str, path: &str) -> bool {
         self.responsible_roles(path).iter().any(|r| r == role)
+    }
+
+    /// Whether the delegation search for `path` reaches `role`, when the roles read decide
+    /// it: `None` when the search needs a role this state did not read before it gets there
+    /// (a state from [`State::load_for`] asked about a name it was not loaded for).
+    pub fn reaches(&self, role: &str, path: &str) -> Option<bool> {
+        let s = self.search(path, true);
+        if s.visited.iter().any(|r| r == role) {
+            Some(true)
+        } else if s.blocked.is_some() {
+            None
+        } else {
+            Some(false)
+        }
+    }
+
+    /// Whether every role the search for `path` visits is read: then the role a name goes
+    /// into, and every role on the way to it, are known.
+    pub fn covers(&self, path: &str) -> bool {
+        self.search(path, true).blocked.is_none()
     }
 
     /// Target names that a role lists but that the delegation search never reaches in it
@@ -163,10 +420,56 @@ impl State {
 
 /// How many roles one delegation search visits at most (TUF 5.6.7.1 bounds the search).
 pub const MAX_ROLES_VISITED: usize = 1024;
+/// How many roles a full walk reads at most.
+const MAX_ROLES_WALKED: usize = 4096;
+/// How many roles [`State::extend_for`] reads at most (a batch touches at most two bins
+/// per image).
+const MAX_ROLES_LOADED: usize = 1 << 17;
+/// How many names listed where the search for them needs roles not yet read
+/// [`State::load_for`] reads those roles for (legacy stray names; each costs one role).
+const MAX_UNDECIDED_NAMES: usize = 256;
+/// How many bins of one succinct delegation a full walk reads at most.
+const MAX_BINS_LOADED: u64 = 1 << 16;
+
+/// `n` distinct bins of `count`, picked by `seed` (a splitmix64 stream: the same seed picks
+/// the same bins), in bin order; every bin when `n >= count`.
+pub fn sample_bins(count: u64, n: u64, seed: u64) -> Vec<u64> {
+    if n >= count {
+        return (0..count).collect();
+    }
+    let mut picked = BTreeSet::new();
+    let mut x = seed;
+    while (picked.len() as u64) < n {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        picked.insert(z % count);
+    }
+    picked.into_iter().collect()
+}
 
 /// A target name listed in a role the delegation search does not reach for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrayTarget {
     pub role: String,
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_bins;
+
+    #[test]
+    fn a_seeded_sample_of_bins_is_distinct_in_range_and_the_same_for_the_same_seed() {
+        let a = sample_bins(65_536, 32, 7);
+        assert_eq!(a.len(), 32);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+        assert!(a.iter().all(|b| *b < 65_536));
+        assert_eq!(a, sample_bins(65_536, 32, 7));
+        assert_ne!(a, sample_bins(65_536, 32, 8));
+        assert_eq!(sample_bins(16, 32, 7), (0..16).collect::<Vec<_>>());
+        assert_eq!(sample_bins(32, 31, 1).len(), 31);
+    }
 }

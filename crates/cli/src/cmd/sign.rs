@@ -107,9 +107,9 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
         role: a.role.as_deref(),
         expires: expiry("expires", &a.expires, now)?,
     };
-    let state = State::load(&repo, pin.as_ref()).await?;
-
     if yank {
+        // Every role: whether another tag still names the manifest (see `yank_image`).
+        let state = State::load(&repo, pin.as_ref()).await?;
         let (image, tag) = &images[0];
         let repository = image.repo.repository.as_str();
         let w = ocituf_writer::sign::yank_image(&repo, &state, repository, tag, &who).await?;
@@ -149,6 +149,10 @@ pub async fn sign(ctx: &Context, a: &SignArgs, yank: bool) -> anyhow::Result<()>
             manifest,
         });
     }
+    // Only the roles the delegation search visits for these names: the cost does not
+    // grow with the number of hash bins or images in the root of trust.
+    let names = ocituf_writer::sign::target_names(&batch);
+    let state = State::load_for(&repo, pin.as_ref(), &names).await?;
     let w = ocituf_writer::sign::sign_images(&repo, &state, &batch, &who).await?;
     for warning in &w.warnings {
         eprintln!("warning: {warning}");

@@ -33,7 +33,16 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
     })?;
     let pin = crate::pin::resolve(ctx, &repo_ref, &a.repo.name, &a.pin)?;
     let now = OffsetDateTime::now_utc();
-    let state = State::load(&repo, pin.as_ref()).await?;
+    let seed = a
+        .seed
+        .unwrap_or_else(|| now.unix_timestamp().unsigned_abs());
+    // Bounded by default: every explicitly delegated role, and a seeded sample of each
+    // hash-bin delegation's bins (the snapshot, one blob, still gives every bin's version).
+    let state = if a.all {
+        State::load(&repo, pin.as_ref()).await?
+    } else {
+        State::load_sampled(&repo, pin.as_ref(), a.sample, seed).await?
+    };
     let root: &Root = &state.root;
     let ts = repo
         .newest("timestamp", &Authority::of_top_level(root, "timestamp")?)
@@ -137,6 +146,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         }));
     }
 
+    let bins = bins_read(&state, snapshot.as_ref(), seed);
     // Names a role lists where the delegation search never looks for them: clients ignore
     // them; the next write to the role removes them.
     let strays: Vec<_> = state
@@ -185,6 +195,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
                 "roles": roles,
                 "delegated_roles": delegated,
                 "targets": total_targets,
+                "hash_bins": bins,
                 "unpublished": unpublished,
                 "pending_roots": pending,
                 "pending_targets": pending_targets,
@@ -219,9 +230,12 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         );
     }
     outln!(
-        "targets: {total_targets} (in {} targets roles)",
+        "targets: {total_targets} (in the {} targets roles read)",
         state.order.len()
     );
+    for b in &bins {
+        outln!("{}", bins_line(b));
+    }
     for u in &unpublished {
         outln!("not yet published: {u} (run `ocituf publish`)");
     }
@@ -251,4 +265,43 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// [`ocituf_writer::state::BinsSummary`] of each hash-bin delegation, as JSON.
+fn bins_read(state: &State, snapshot: Option<&Snapshot>, seed: u64) -> Vec<serde_json::Value> {
+    state
+        .bins_summaries(snapshot)
+        .into_iter()
+        .map(|b| {
+            let sampled = b.read < b.count;
+            json!({
+                "delegator": b.delegator,
+                "bins": b.count,
+                "read": b.read,
+                "sampled": sampled,
+                "seed": sampled.then_some(seed),
+                "published": b.published,
+                "targets_in_read": b.targets_in_read,
+                "targets_estimate": b.targets_estimate,
+            })
+        })
+        .collect()
+}
+
+/// The text line for one entry of [`bins_read`].
+fn bins_line(b: &serde_json::Value) -> String {
+    let delegator = b["delegator"].as_str().unwrap_or("?");
+    if b["sampled"].as_bool() == Some(true) {
+        format!(
+            "hash bins of {delegator}: sampled {} of {} bins (seed {}; `--seed` reads the same \
+             ones, `--all` reads every bin): {} targets in them, about {} in all; the snapshot \
+             lists {} bins; expiry, versions and pending versions above are of the sampled bins only",
+            b["read"], b["bins"], b["seed"], b["targets_in_read"], b["targets_estimate"], b["published"]
+        )
+    } else {
+        format!(
+            "hash bins of {delegator}: all {} bins read; the snapshot lists {}",
+            b["bins"], b["published"]
+        )
+    }
 }

@@ -98,6 +98,43 @@ pub fn set_up_with(env: &Env, place: &Place, keys: &Keys<'_>) {
     .ok();
 }
 
+/// A key `bins.pem`, a delegation of `big/*` to role `big` split into `count` succinct
+/// hash bins signed by it, and a trust policy entry for `big/*`; returns the delegate run.
+pub fn delegate_hash_bins(env: &Env, place: &Place, count: u32) -> Run {
+    let tuf = place.repo("acme/tuf");
+    env.run(&["key", "generate", "--out", "bins.pem"]).ok();
+    let count = count.to_string();
+    let r = env.run(&[
+        "delegate",
+        &tuf,
+        "-n",
+        "acme",
+        "--role",
+        "big",
+        "--path",
+        "big/*",
+        "--key",
+        "bins.pem",
+        "--hash-bins",
+        &count,
+        "--signing-key",
+        "targets.pem",
+    ]);
+    env.run(&[
+        "trust",
+        "add",
+        &place.repo("big/*"),
+        "--repo",
+        &tuf,
+        "-n",
+        "acme",
+        "--root",
+        "acme.root.json",
+    ])
+    .ok();
+    r
+}
+
 pub fn publish(env: &Env, place: &Place) -> Run {
     env.run(&[
         "publish",

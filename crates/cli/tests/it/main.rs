@@ -29,5 +29,6 @@ mod serve_kill;
 mod serve_replicas;
 mod setup;
 mod site;
+mod status_bins;
 mod support;
 mod trust;

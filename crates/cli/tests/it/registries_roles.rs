@@ -168,37 +168,8 @@ pub fn root_rotation_two_of_three(env: &Env, place: &Place) {
 /// verify through their bin after publish, and a tag the registry moved is refused.
 pub fn hash_bins(env: &Env, place: &Place) {
     flows::set_up(env, place);
-    let tuf = place.repo("acme/tuf");
-    env.run(&["key", "generate", "--out", "bins.pem"]).ok();
-    let r = env.run(&[
-        "delegate",
-        &tuf,
-        "-n",
-        "acme",
-        "--role",
-        "big",
-        "--path",
-        "big/*",
-        "--key",
-        "bins.pem",
-        "--hash-bins",
-        "8",
-        "--signing-key",
-        "targets.pem",
-    ]);
+    let r = flows::delegate_hash_bins(env, place, 8);
     assert!(r.ok().contains("delegates to 8 hash bins"), "{r:#?}");
-    env.run(&[
-        "trust",
-        "add",
-        &place.repo("big/*"),
-        "--repo",
-        &tuf,
-        "-n",
-        "acme",
-        "--root",
-        "acme.root.json",
-    ])
-    .ok();
 
     // Sign images until two land in different bins (the bin is a function of the name, so
     // this picks the same two images on every run).

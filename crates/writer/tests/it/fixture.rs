@@ -281,7 +281,14 @@ impl Org {
         let image = ImageReference::parse(&self.place.repo(&format!("acme/app:{tag}"))).unwrap();
         let store = ocituf_resolver::store::open(&image.repo).unwrap();
         let manifest = image_manifest(&store, &image).await.unwrap();
-        let state = self.state().await;
+        // As `ocituf sign` does: only the roles the search visits for the two names.
+        let names = [
+            format!("acme/app:{tag}"),
+            format!("acme/app@{}", manifest.digest),
+        ];
+        let state = State::load_for(&self.repo, Some(&self.pin), &names)
+            .await
+            .unwrap();
         sign_image(&self.repo, &state, "acme/app", tag, &manifest, &self.who())
             .await
             .unwrap()

@@ -8,3 +8,4 @@ mod matrix;
 mod placement;
 mod props;
 mod races;
+mod sign_cost;

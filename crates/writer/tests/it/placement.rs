@@ -3,9 +3,14 @@
 
 use ocituf_oci::image::{digest_target, tag_target};
 use ocituf_resolver::Error as ResolveError;
+use ocituf_tuf::crypto::PrivateKey;
 use ocituf_tuf::metadata::{TargetFile, Targets};
 use ocituf_writer::authority::Authority;
+use ocituf_writer::delegate::{delegate, DelegateRequest};
 use ocituf_writer::edit::update_targets_role;
+use ocituf_writer::keys::SigningKey;
+use ocituf_writer::sign::{sign_image, Signing};
+use ocituf_writer::State;
 
 use crate::fixture::{in_days, Org, Place, Shape};
 
@@ -181,4 +186,110 @@ async fn digest_name_warning_only_when_no_delegation_reaches_it() {
     let bins = Org::new(Place::layout(), Shape::Bins(16)).await;
     bins.push_image("v1").await;
     assert_eq!(bins.sign("v1").await.warnings, Vec::<String>::new());
+}
+
+/// TUF 5.6.7.2.2: a terminating delegation ends the whole search, not only its delegator's
+/// other children. With targets → apps → app (terminating) and targets → other, all for
+/// acme/app names, the client never reaches "other" for them: the writer's search (full
+/// and lazy) stops there too, reads nothing of "other", and refuses to sign with its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_delegation_deep_in_the_tree_ends_the_writers_search_too() {
+    let org = Org::new(Place::layout(), Shape::Nested).await;
+    let seeded =
+        |s: u8| -> SigningKey { Box::new(PrivateKey::ed25519_from_seed([s; 32]).unwrap()) };
+    // The fixture's keys by seed: owner 1, apps 3; "other" gets 4.
+    let app_paths = ["acme/app:*".to_owned(), "acme/app@*".to_owned()];
+    let request = |from, role, keys, terminating, paths, signing_keys| DelegateRequest {
+        from,
+        role,
+        keys,
+        threshold: 1,
+        terminating,
+        paths,
+        signing_keys,
+        expires: in_days(30),
+        hash_bins: None,
+    };
+    let team = [org.team.public_key().clone()];
+    let apps_key = [seeded(3)];
+    delegate(
+        &org.repo,
+        Some(&org.pin),
+        &request("apps", "app", &team, true, &app_paths, &apps_key),
+    )
+    .await
+    .unwrap();
+    let other = [seeded(4)];
+    let other_public = [other[0].public_key().clone()];
+    let owner = [seeded(1)];
+    delegate(
+        &org.repo,
+        Some(&org.pin),
+        &request(
+            "targets",
+            "other",
+            &other_public,
+            false,
+            &["acme/*".to_owned()],
+            &owner,
+        ),
+    )
+    .await
+    .unwrap();
+
+    let digest = org.push_image("t").await;
+    let names = ["acme/app:t".to_owned(), format!("acme/app@{digest}")];
+    let full = org.state().await;
+    assert!(full.targets.contains_key("other"));
+    assert_eq!(
+        full.responsible_roles(&names[0]),
+        ["targets", "apps", "app"]
+    );
+    let lazy = State::load_for(&org.repo, Some(&org.pin), &names)
+        .await
+        .unwrap();
+    assert_eq!(lazy.order, ["targets", "apps", "app"]);
+
+    let image = ocituf_resolver::ImageReference::parse(&org.place.repo("acme/app:t")).unwrap();
+    let store = ocituf_resolver::store::open(&image.repo).unwrap();
+    let manifest = ocituf_writer::sign::image_manifest(&store, &image)
+        .await
+        .unwrap();
+    let who = Signing {
+        keys: &other,
+        role: None,
+        expires: in_days(30),
+    };
+    let refused = sign_image(&org.repo, &lazy, "acme/app", "t", &manifest, &who).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.message.contains("none of the given keys")),
+        "{refused:?}"
+    );
+    let w = org.sign("t").await;
+    assert_eq!(w.roles[0].role, "app");
+}
+
+/// Whether another tag still names a yanked image's manifest needs every role (another tag
+/// may hash to any bin): a yank of a signed image refuses a state that read only the
+/// roles of its names, rather than dropping a digest name another tag's pulls use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yank_of_a_signed_image_refuses_a_partial_state() {
+    let org = Org::new(Place::layout(), Shape::Bins(16)).await;
+    org.push_image("y").await;
+    org.sign("y").await;
+    let partial = State::load_for(&org.repo, Some(&org.pin), &["acme/app:y".to_owned()])
+        .await
+        .unwrap();
+    let refused =
+        ocituf_writer::sign::yank_image(&org.repo, &partial, "acme/app", "y", &org.who()).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.message.contains("needs every targets role")),
+        "{refused:?}"
+    );
+    let w = org.yank("y").await;
+    assert_eq!(w.roles.len(), 2, "the tag and its digest name: {w:?}");
 }
