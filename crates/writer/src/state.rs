@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ocituf_tuf::metadata::{Role as _, Root, Snapshot, Targets};
 
 use crate::authority::Authority;
-use crate::error::{Result, ResultExt as _};
+use crate::error::{fail, Error, ErrorKind, Result, ResultExt as _};
 use crate::pin::Pin;
 use crate::repo::{Found, MetaRepo};
 
@@ -199,7 +199,10 @@ impl State {
             if self.targets.contains_key(&role) {
                 continue;
             }
-            if self.order.len() > MAX_ROLES_WALKED {
+            if self.order.len() >= MAX_ROLES_WALKED {
+                if sample.is_none() {
+                    return Err(too_many_roles());
+                }
                 self.complete = false;
                 continue;
             }
@@ -219,6 +222,9 @@ impl State {
                 if let Some(s) = &d.succinct_roles {
                     let count = s.bin_count().min(MAX_BINS_LOADED);
                     if count < s.bin_count() {
+                        if sample.is_none() {
+                            return Err(too_many_roles());
+                        }
                         self.complete = false;
                     }
                     let picked = match sample {
@@ -420,8 +426,23 @@ impl State {
 
 /// How many roles one delegation search visits at most (TUF 5.6.7.1 bounds the search).
 pub const MAX_ROLES_VISITED: usize = 1024;
-/// How many roles a full walk reads at most.
-const MAX_ROLES_WALKED: usize = 4096;
+/// How many roles a full walk reads at most: past it [`State::load`] refuses (a write from
+/// a partial state would leave roles out of the snapshot).
+pub const MAX_ROLES_WALKED: usize = (1 << 16) + MAX_ROLES_VISITED;
+
+/// Why [`State::load`] stops: the root of trust has more roles than a full read holds.
+fn too_many_roles() -> Error {
+    fail(
+        ErrorKind::Config,
+        format!(
+            "this root of trust delegates to more than {MAX_ROLES_WALKED} targets roles, more than a \
+             full read holds: a command that reads every role (publish, delegate, status --all, \
+             site) would leave some out, so it stops here; publish through the online signer \
+             (`ocituf serve`, which publishes only the role versions submitted to it) and use \
+             `ocituf status` without --all (it samples the hash bins)"
+        ),
+    )
+}
 /// How many roles [`State::extend_for`] reads at most (a batch touches at most two bins
 /// per image).
 const MAX_ROLES_LOADED: usize = 1 << 17;
@@ -430,6 +451,7 @@ const MAX_ROLES_LOADED: usize = 1 << 17;
 const MAX_UNDECIDED_NAMES: usize = 256;
 /// How many bins of one succinct delegation a full walk reads at most.
 const MAX_BINS_LOADED: u64 = 1 << 16;
+const _: () = assert!(MAX_BINS_LOADED + MAX_ROLES_VISITED as u64 == MAX_ROLES_WALKED as u64);
 
 /// `n` distinct bins of `count`, picked by `seed` (a splitmix64 stream: the same seed picks
 /// the same bins), in bin order; every bin when `n >= count`.

@@ -301,6 +301,31 @@ impl Org {
             .unwrap()
     }
 
+    /// Delegate `paths` from targets to a team role `role` with `count` hash bins (signed
+    /// by the owner; the bins' keys are the team's).
+    pub async fn delegate_bins(&self, role: &str, paths: &[String], count: u32) {
+        delegate(
+            &self.repo,
+            Some(&self.pin),
+            &DelegateRequest {
+                from: "targets",
+                role,
+                keys: &[public(&self.team)],
+                threshold: 1,
+                terminating: false,
+                paths,
+                signing_keys: &[key(OWNER)],
+                expires: in_days(30),
+                hash_bins: Some(HashBins {
+                    count,
+                    team_keys: &[key(TEAM)],
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    }
+
     pub async fn publish(&self) {
         let keys = OnlineKeys {
             snapshot: self.online.as_ref(),

@@ -4,6 +4,7 @@
 
 use ocituf_writer::generate::synthetic_images;
 use ocituf_writer::sign::sign_images;
+use ocituf_writer::State;
 
 use crate::fixture::{Org, Place, Shape};
 
@@ -127,4 +128,44 @@ async fn a_generated_merkle_repository_published_incrementally_equals_a_full_pub
     for form in crate::fixture::forms("real", &digest) {
         assert_eq!(org.verify(&form).await.unwrap(), digest, "acme/app{form}");
     }
+}
+
+/// A write that reads every role (`publish`: the snapshot lists them all) must not build on a
+/// partial read: with more bins than a full read holds, it refuses and publishes nothing,
+/// where it used to stop reading and sign a snapshot that left bins out (a withheld-role
+/// rollback written by the repository itself). `status` still answers, by sampling.
+#[tokio::test]
+async fn a_full_read_past_its_bound_refuses_rather_than_publish_a_snapshot_missing_roles() {
+    let org = Org::new(Place::layout(), Shape::Bins(16)).await;
+    let auth =
+        ocituf_writer::authority::Authority::of_top_level(&org.state().await.root, "snapshot")
+            .unwrap();
+    let before = org.repo.newest("snapshot", &auth).await.unwrap().unwrap();
+    org.delegate_bins("big", &["big/*".to_owned()], 1 << 17)
+        .await;
+
+    let e = State::load(&org.repo, Some(&org.pin))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ocituf_writer::ErrorKind::Config, "{e}");
+    assert!(e.message.contains("more than 66560 targets roles"), "{e}");
+    assert!(e.message.contains("ocituf serve"), "says what to do: {e}");
+    let keys = ocituf_writer::online::OnlineKeys {
+        snapshot: org.online.as_ref(),
+        timestamp: org.online.as_ref(),
+        snapshot_expires: time::OffsetDateTime::now_utc() + time::Duration::days(7),
+        timestamp_expires: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+    };
+    let p = ocituf_writer::online::publish(&org.repo, Some(&org.pin), &keys).await;
+    assert!(p.is_err(), "publish refused");
+    let after = org.repo.newest("snapshot", &auth).await.unwrap().unwrap();
+    assert_eq!(after.version, before.version, "nothing published");
+
+    let sampled = State::load_sampled(&org.repo, Some(&org.pin), 8, 1)
+        .await
+        .unwrap();
+    assert!(!sampled.is_complete());
+    let big = sampled.bins.iter().find(|b| b.delegator == "big").unwrap();
+    assert_eq!((big.count, big.sampled.len()), (1 << 17, 8));
 }
