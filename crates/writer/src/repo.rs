@@ -418,6 +418,19 @@ impl MetaRepo {
         )
     }
 
+    /// The entries a snapshot Merkle tree holds for `roles` (absent ones left out), each
+    /// proven by a walk from `root`; nodes shared by several paths are read once.
+    pub async fn merkle_entries(
+        &self,
+        root: &ocituf_tuf::merkle::MerkleRoot,
+        roles: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ocituf_tuf::metadata::MetaFile>> {
+        self.net(
+            ocituf_oci::merkle::entries_of(&self.store, root, roles).await,
+            || "could not read the snapshot Merkle tree".to_owned(),
+        )
+    }
+
     /// The previous snapshot Merkle tree with `changes` applied, reading only the nodes on
     /// the changed paths (`ocituf_oci::merkle::update_tree`).
     pub async fn update_merkle_tree(

@@ -44,6 +44,16 @@ pub struct BinsRead {
     pub sampled: Vec<String>,
 }
 
+/// The version that the newest snapshot lists for each role of a [`State`]
+/// ([`State::published`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Role → version listed (roles never published are absent).
+    pub versions: BTreeMap<String, u64>,
+    /// With a snapshot Merkle tree: how many delegated roles it holds.
+    pub merkle_roles: Option<u64>,
+}
+
 /// What a state knows of one hash-bin delegation ([`State::bins_summaries`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BinsSummary {
@@ -51,8 +61,10 @@ pub struct BinsSummary {
     /// Bins delegated to, and bins read.
     pub count: u64,
     pub read: u64,
-    /// Bins the snapshot lists (published at least once): one blob gives every bin's version.
-    pub published: u64,
+    /// Bins the snapshot lists (published at least once): one blob gives every bin's
+    /// version. `None` with a snapshot Merkle tree, where counting them would read every
+    /// node ([`Published::merkle_roles`] counts the tree's roles instead).
+    pub published: Option<u64>,
     /// Targets listed in the bins read, and scaled to every bin (`read` < `count`: an
     /// estimate from the sample).
     pub targets_in_read: u64,
@@ -320,9 +332,53 @@ impl State {
         })
     }
 
+    /// The version `snapshot` lists for each role of this state: from its `meta`, and with
+    /// a snapshot Merkle tree (docs/oci-mapping.md §11) from the tree's entries, proven by
+    /// walks that read only the nodes on the paths of the roles read (shared nodes once),
+    /// so a sampled state costs a bounded number of reads at any size.
+    ///
+    /// # Errors
+    /// A malformed Merkle root or node, a node missing from the repository; registry failures.
+    pub async fn published(
+        &self,
+        repo: &MetaRepo,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<Published> {
+        let Some(snapshot) = snapshot else {
+            return Ok(Published::default());
+        };
+        let mut versions: BTreeMap<String, u64> = self
+            .order
+            .iter()
+            .filter_map(|r| Some((r.clone(), snapshot.role_meta(r)?.version)))
+            .collect();
+        let tree = ocituf_tuf::merkle::MerkleRoot::of_snapshot(snapshot)
+            .config(|| "the snapshot's Merkle root is malformed".to_owned())?;
+        let Some(tree) = tree else {
+            return Ok(Published {
+                versions,
+                merkle_roles: None,
+            });
+        };
+        let delegated: Vec<String> = self
+            .order
+            .iter()
+            .filter(|r| *r != "targets")
+            .cloned()
+            .collect();
+        for (role, m) in repo.merkle_entries(&tree, &delegated).await? {
+            versions.insert(role, m.version);
+        }
+        Ok(Published {
+            versions,
+            merkle_roles: Some(tree.roles),
+        })
+    }
+
     /// Of each hash-bin delegation read: bins, bins read, bins `snapshot` lists, and the
     /// targets in the bins read with their estimate over every bin.
     pub fn bins_summaries(&self, snapshot: Option<&Snapshot>) -> Vec<BinsSummary> {
+        let merkle = snapshot.is_some_and(|s| s.extra.contains_key(ocituf_tuf::merkle::FIELD));
         let mut out = Vec::new();
         for b in &self.bins {
             let succinct = self
@@ -330,13 +386,15 @@ impl State {
                 .and_then(|t| t.delegations.as_ref())
                 .and_then(|d| d.succinct_roles.as_ref());
             let published = match (snapshot, succinct) {
-                (Some(s), Some(succinct)) => s
-                    .meta
-                    .keys()
-                    .filter_map(|k| k.strip_suffix(".json"))
-                    .filter(|r| succinct.is_delegated_role(r))
-                    .count(),
-                _ => 0,
+                _ if merkle => None,
+                (Some(s), Some(succinct)) => Some(
+                    s.meta
+                        .keys()
+                        .filter_map(|k| k.strip_suffix(".json"))
+                        .filter(|r| succinct.is_delegated_role(r))
+                        .count() as u64,
+                ),
+                _ => Some(0),
             };
             let read = b.sampled.len() as u64;
             let targets = b
@@ -355,7 +413,7 @@ impl State {
                 delegator: b.delegator.clone(),
                 count: b.count,
                 read,
-                published: published as u64,
+                published,
                 targets_in_read: targets,
                 targets_estimate: estimate,
             });

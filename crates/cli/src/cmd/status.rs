@@ -112,6 +112,8 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         }));
     }
 
+    // What the snapshot lists: with a Merkle tree, proven per role read (bounded).
+    let listed = state.published(&repo, snapshot.as_ref()).await?;
     let mut delegated = Vec::new();
     let mut total_targets = 0usize;
     let mut unpublished = Vec::new();
@@ -119,10 +121,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         let t: Option<&Targets> = state.targets_of(name);
         let count = t.as_ref().map_or(0, |t| t.targets.len());
         total_targets += count;
-        let published = snapshot
-            .as_ref()
-            .and_then(|s| s.role_meta(name))
-            .map(|m| m.version);
+        let published = listed.versions.get(name).copied();
         if let Some(t) = &t {
             if published.is_none_or(|p| p < t.version) {
                 unpublished.push(format!("{name} version {}", t.version));
@@ -196,6 +195,7 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
                 "delegated_roles": delegated,
                 "targets": total_targets,
                 "hash_bins": bins,
+                "snapshot_merkle_roles": listed.merkle_roles,
                 "unpublished": unpublished,
                 "pending_roots": pending,
                 "pending_targets": pending_targets,
@@ -233,6 +233,11 @@ pub async fn run(ctx: &Context, a: &StatusArgs) -> anyhow::Result<()> {
         "targets: {total_targets} (in the {} targets roles read)",
         state.order.len()
     );
+    if let Some(n) = listed.merkle_roles {
+        outln!(
+            "snapshot: a Merkle tree over {n} delegated roles (their published versions above are proven from it)"
+        );
+    }
     for b in &bins {
         outln!("{}", bins_line(b));
     }
@@ -291,17 +296,21 @@ fn bins_read(state: &State, snapshot: Option<&Snapshot>, seed: u64) -> Vec<serde
 /// The text line for one entry of [`bins_read`].
 fn bins_line(b: &serde_json::Value) -> String {
     let delegator = b["delegator"].as_str().unwrap_or("?");
+    let listed = b["published"].as_u64().map_or_else(
+        || "the snapshot's Merkle tree holds their versions".to_owned(),
+        |n| format!("the snapshot lists {n} bins"),
+    );
     if b["sampled"].as_bool() == Some(true) {
         format!(
             "hash bins of {delegator}: sampled {} of {} bins (seed {}; `--seed` reads the same \
-             ones, `--all` reads every bin): {} targets in them, about {} in all; the snapshot \
-             lists {} bins; expiry, versions and pending versions above are of the sampled bins only",
-            b["read"], b["bins"], b["seed"], b["targets_in_read"], b["targets_estimate"], b["published"]
+             ones, `--all` reads every bin): {} targets in them, about {} in all; {listed}; \
+             expiry, versions and pending versions above are of the sampled bins only",
+            b["read"], b["bins"], b["seed"], b["targets_in_read"], b["targets_estimate"]
         )
     } else {
         format!(
-            "hash bins of {delegator}: all {} bins read; the snapshot lists {}",
-            b["bins"], b["published"]
+            "hash bins of {delegator}: all {} bins read; {listed}",
+            b["bins"]
         )
     }
 }

@@ -119,6 +119,51 @@ fn merkle_flow(env: &Env, place: &Place) {
         "offline verification re-proves the bin from the cached path"
     );
 
+    // `status` proves each read role's published version from the tree: nothing shows as
+    // unpublished after a publish, and a new bin version signed but not published does.
+    let status_args = [
+        "status",
+        &place.repo("acme/tuf"),
+        "-n",
+        "acme",
+        "--root",
+        "acme.root.json",
+        "--all",
+        "--json",
+    ];
+    let st = json(env.run(&status_args).ok());
+    assert_eq!(st["unpublished"], serde_json::json!([]), "{st}");
+    let with_versions: Vec<_> = st["delegated_roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["version"].is_u64())
+        .collect();
+    assert!(
+        with_versions.len() > 6,
+        "big and the bins signed into: {st}"
+    );
+    for r in &with_versions {
+        assert_eq!(r["published_version"], r["version"], "{r}");
+    }
+    assert_eq!(
+        st["hash_bins"][0]["published"],
+        serde_json::Value::Null,
+        "{st}"
+    );
+    let in_tree = st["snapshot_merkle_roles"].as_u64().unwrap();
+    assert_eq!(in_tree, with_versions.len() as u64, "{st}");
+    let (image, _) = &images[1];
+    flows::push_image(env, image, "unpublished");
+    env.run(&["sign", image, "--key", "bins.pem"]).ok();
+    let st = json(env.run(&status_args).ok());
+    let unpublished = st["unpublished"].as_array().unwrap();
+    // The tag's bin, and the new digest's bin when it hashes elsewhere.
+    assert!((1..=2).contains(&unpublished.len()), "{st}");
+    for u in unpublished {
+        assert!(u.as_str().unwrap().starts_with("big-"), "{st}");
+    }
+
     // A bundle cannot carry the tree yet: refused with what to do, nothing written.
     let out = env.path("bundle");
     env.run(&[
