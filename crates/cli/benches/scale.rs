@@ -34,7 +34,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use ocituf_resolver::RepositoryReference;
 use ocituf_testkit::AdversarialProxy;
-use ocituf_testkit::Distribution;
+use ocituf_testkit::{Distribution, DistributionOptions};
 use ocituf_tuf::crypto::Signer;
 use ocituf_writer::authority::Authority;
 use ocituf_writer::online::{publish_changes, OnlineKeys};
@@ -369,6 +369,16 @@ async fn one(place: &Place, n: u64, merkle: bool) -> Result<Row> {
     Ok(row)
 }
 
+/// `SCALE_TIME_LIMIT` (minutes, default 30): how long the registry and the proxy live.
+fn time_limit_minutes() -> Result<u64> {
+    match std::env::var("SCALE_TIME_LIMIT") {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("SCALE_TIME_LIMIT {v:?} is not a number of minutes")),
+        Err(_) => Ok(30),
+    }
+}
+
 fn fmt_opt(v: Option<u64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| v.to_string())
 }
@@ -412,8 +422,13 @@ fn main() -> Result<()> {
                         }
                     }
                     "distribution" => {
-                        let r = Distribution::start();
-                        let proxy = AdversarialProxy::start(r.addr());
+                        // Generating a million targets takes longer than a test's limits.
+                        let limit = std::time::Duration::from_secs(time_limit_minutes()? * 60);
+                        let r = Distribution::start_with(DistributionOptions {
+                            time_limit: limit,
+                            ..DistributionOptions::default()
+                        });
+                        let proxy = AdversarialProxy::start_for(r.addr(), limit);
                         let place = Place {
                             cli: format!("{}/", proxy.addr()),
                             direct: format!("{}/", r.addr()),

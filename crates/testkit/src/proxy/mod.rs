@@ -208,6 +208,15 @@ impl AdversarialProxy {
     /// When `upstream` is not a loopback address or the port cannot be bound (a test
     /// fixture: the test cannot run without it).
     pub fn start(upstream: &str) -> Self {
+        Self::start_for(upstream, PROXY_TIME_LIMIT)
+    }
+
+    /// [`AdversarialProxy::start`] that stops accepting after `time_limit` instead of
+    /// [`PROXY_TIME_LIMIT`] (benchmarks whose set-up takes longer than a test's).
+    ///
+    /// # Panics
+    /// As [`AdversarialProxy::start`].
+    pub fn start_for(upstream: &str, time_limit: Duration) -> Self {
         assert!(
             upstream.starts_with("127.0.0.1:"),
             "the adversarial proxy only talks to loopback registries, not {upstream}"
@@ -222,7 +231,9 @@ impl AdversarialProxy {
         let thread = {
             let (shared, stop, upstream) =
                 (Arc::clone(&shared), Arc::clone(&stop), upstream.to_owned());
-            std::thread::spawn(move || accept_loop(&listener, &upstream, &shared, &stop))
+            std::thread::spawn(move || {
+                accept_loop(&listener, &upstream, &shared, &stop, time_limit);
+            })
         };
         Self {
             addr,
@@ -288,10 +299,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn accept_loop(listener: &TcpListener, upstream: &str, shared: &Arc<Shared>, stop: &AtomicBool) {
+fn accept_loop(
+    listener: &TcpListener,
+    upstream: &str,
+    shared: &Arc<Shared>,
+    stop: &AtomicBool,
+    time_limit: Duration,
+) {
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed)
-        && started.elapsed() < PROXY_TIME_LIMIT
+        && started.elapsed() < time_limit
         && shared.requests.load(Ordering::Relaxed) < PROXY_MAX_REQUESTS
     {
         match listener.accept() {
