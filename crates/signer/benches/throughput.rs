@@ -1,8 +1,9 @@
 //! Signed images per second end to end through the online signer (issue 7): P concurrent
-//! publishers each push an image, sign it into the team role `app` (the writer's edit
-//! protocol, rebuilding after lost races), submit it to the signer and wait until a
+//! publishers each push an image, sign it into the team role `app`'s hash bins (`BENCH_BINS`,
+//! default 256; 0: into `app` itself, no bins) with the writer's edit protocol (rebuilding
+//! after lost races), submit each role version written to the signer and wait until a
 //! published timestamp covers it. Sign-to-visible latency is measured per image, from the
-//! start of the signature to the accepting answer.
+//! start of the signature to the last accepting answer.
 //!
 //! Set-up: distribution 2.8 (the fallback registry) from the testkit on 127.0.0.1, the
 //! signer in-process, the publishers as tasks of one tokio runtime (4 worker threads).
@@ -22,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use fixture::{Org, Registry};
 
-async fn run(publishers: usize, images: usize) -> (f64, Vec<Duration>, u64) {
-    let org =
-        Arc::new(Org::new(Registry::Distribution(ocituf_testkit::Distribution::start())).await);
+async fn run(publishers: usize, images: usize, bins: Option<u32>) -> (f64, Vec<Duration>, u64) {
+    let registry = Registry::Distribution(ocituf_testkit::Distribution::start());
+    let org = Arc::new(Org::with_bins(registry, bins).await);
     let signer = Arc::new(org.start_signer());
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -37,11 +38,16 @@ async fn run(publishers: usize, images: usize) -> (f64, Vec<Duration>, u64) {
                 let tag = format!("p{p}-i{i}");
                 org.push_image(&tag).await;
                 let t = Instant::now();
-                let (role, version) = org.sign(&tag).await;
-                signer
-                    .submit("acme", &role, version, Duration::from_secs(600))
-                    .await
-                    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+                for (role, version) in org.sign_all(&tag).await {
+                    let fate = signer
+                        .submit("acme", &role, version, None, Duration::from_secs(600))
+                        .await
+                        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+                    assert!(
+                        matches!(fate, ocituf_signer::Fate::Accepted { .. }),
+                        "{tag}: {fate:?}"
+                    );
+                }
                 latencies.push(t.elapsed());
             }
             latencies
@@ -86,6 +92,11 @@ fn main() {
     } else {
         vec![(16, 4), (64, 1)]
     };
+    let bins = std::env::var("BENCH_BINS")
+        .ok()
+        .and_then(|b| b.parse::<u32>().ok())
+        .unwrap_or(256);
+    let bins = (bins > 0).then_some(bins);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -96,7 +107,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for (p, n) in pairs {
-        let (rate, lat, publishes) = rt.block_on(run(p, n));
+        let (rate, lat, publishes) = rt.block_on(run(p, n, bins));
         println!(
             "| {p} | {} | {rate:.2} | {:.2} s | {:.2} s | {publishes} |",
             p * n,

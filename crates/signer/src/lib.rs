@@ -31,6 +31,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod config;
+pub mod fate;
 pub mod http;
 mod leader;
 pub mod lease;
@@ -39,5 +40,6 @@ pub mod metrics;
 pub mod service;
 
 pub use config::{Config, DatabaseConfig, RootConfig};
+pub use fate::Rejection;
 pub use lock::InstanceLock;
 pub use service::{Fate, RootStatus, Signer};

@@ -15,16 +15,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use ocituf_oci::Digest;
 use ocituf_resolver::{ErrorKind, RepositoryReference};
 use ocituf_tuf::metadata::MetaFile;
 use ocituf_writer::keys::SigningKey;
-use ocituf_writer::online::{publish_state, snapshot_meta, OnlineKeys};
-use ocituf_writer::{Error, MetaRepo, Pin, Result, State};
+use ocituf_writer::online::{
+    publish_changes, publish_state, sha256_meta, snapshot_meta, OnlineKeys,
+};
+use ocituf_writer::{Error, Found, MetaRepo, Pin, Result, State};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, RootConfig};
+use crate::fate::{judge, Rejection, Verdict};
 use crate::leader::{fenced, follow, keep_renewing, renew, set_lead, Lead};
 use crate::lease::Leases;
 use crate::lock::InstanceLock;
@@ -57,6 +61,7 @@ pub struct RootStatus {
 
 /// What became of a submitted role version.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fate {
     /// Timestamp `timestamp_version` (visible to clients) lists `role` at `listed` > the
     /// version submitted (a later version holds every change confirmed at an earlier one:
@@ -65,10 +70,30 @@ pub enum Fate {
     /// be the one listed (the lowest digest) and lack the submitted change; the writers'
     /// merge that follows is waited for.
     Accepted { timestamp_version: u64, listed: u64 },
+    /// Another version took the submitted one's place (a rival of that number that clients
+    /// get instead, or a stale parent): build again on version `rebase_on`, the newest
+    /// verified one of the role, and submit that.
+    Conflict { rebase_on: u64, why: String },
+    /// The version can never be published, and nothing was changed: `why` names the check
+    /// that failed.
+    Rejected { why: Rejection },
+}
+
+/// A verified submission waiting for the next batch: the version, and whether verified
+/// rivals of its number said something else when it was judged (then only a later version
+/// covers it, see [`Fate::Accepted`]).
+#[derive(Debug, Clone)]
+struct Change {
+    found: Found,
+    forked: bool,
 }
 
 pub(crate) struct Root {
     pub(crate) config: RootConfig,
+    repo: MetaRepo,
+    pin: Pin,
+    /// Verified submissions the next batch publishes (role → its newest submitted version).
+    pending: std::sync::Mutex<BTreeMap<String, Change>>,
     wake: Notify,
     pub(crate) status: watch::Sender<RootStatus>,
     counters: Counters,
@@ -159,6 +184,9 @@ impl Signer {
             };
             let root = Arc::new(Root {
                 config: rc.clone(),
+                repo,
+                pin: Pin::Bytes(rc.root.clone()),
+                pending: std::sync::Mutex::new(BTreeMap::new()),
                 wake: Notify::new(),
                 status: watch::channel(RootStatus {
                     leading: leases.is_none(),
@@ -171,7 +199,6 @@ impl Signer {
             tasks.push(tokio::spawn(worker(
                 root,
                 Work {
-                    repo,
                     keys,
                     poll: poll_interval,
                     leases: leases.clone(),
@@ -224,19 +251,23 @@ impl Signer {
         self.roots.get(name).map(|r| r.status.borrow().clone())
     }
 
-    /// A publisher pushed `version` of `role` in root of trust `name`: start a batch soon
-    /// and wait until a published timestamp covers it, at most `timeout`.
+    /// A publisher pushed `version` of `role` in root of trust `name` (`digest`: the
+    /// manifest it pushed, when it says): judge it from the registry as a client would
+    /// (the artifacts claiming that version, its delegator's keys and threshold, its
+    /// parent, rivals of its number), and when it is publishable, have the next batch
+    /// publish it and wait until a published timestamp covers it, at most `timeout`.
+    /// A conflict or a rejection is answered at once and changes nothing.
     ///
     /// # Errors
-    /// A configuration error for a root of trust not served here; a timeout (kind
-    /// `Network`) when no timestamp covered the version in time: the version is not
-    /// verifiable (wrong key, not pushed) or the registry is failing (see `last_error` of
-    /// the status).
+    /// A configuration error for a root of trust not served here; a network error on a
+    /// replica that does not lead the root, when the registry fails while judging, or on a
+    /// timeout (no timestamp covered the version in time: see `last_error` of the status).
     pub async fn submit(
         &self,
         name: &str,
         role: &str,
         version: u64,
+        digest: Option<&Digest>,
         timeout: std::time::Duration,
     ) -> Result<Fate> {
         let root = self.roots.get(name).ok_or_else(|| {
@@ -260,11 +291,38 @@ impl Signer {
         }
         let waiting = root.counters.wait();
         let started = std::time::Instant::now();
+        let judged = tokio::time::timeout(
+            timeout,
+            judge(&root.repo, &root.pin, role, version, digest),
+        )
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Network,
+                format!("could not judge {role} version {version} of {name:?} within {timeout:?}: the registry is slow"),
+            )
+        })??;
+        let forked = match judged {
+            Verdict::Rejected(why) => return Ok(Fate::Rejected { why }),
+            Verdict::Conflict { rebase_on, why } => return Ok(Fate::Conflict { rebase_on, why }),
+            Verdict::Valid { found, forked } => {
+                if let Ok(mut pending) = root.pending.lock() {
+                    let newer = pending
+                        .get(role)
+                        .is_none_or(|c| c.found.version < found.version);
+                    if newer {
+                        pending.insert(role.to_owned(), Change { found, forked });
+                    }
+                }
+                forked
+            }
+        };
         let mut rx = root.status.subscribe();
         root.wake.notify_one();
         let covered = |s: &RootStatus| match (s.timestamp_version, s.roles.get(role)) {
             (Some(ts), Some(&listed))
-                if listed > version || (listed == version && !s.forked.contains(role)) =>
+                if listed > version
+                    || (listed == version && !forked && !s.forked.contains(role)) =>
             {
                 Some(Fate::Accepted {
                     timestamp_version: ts,
@@ -286,11 +344,12 @@ impl Signer {
                 }
             }
         };
-        let Ok(fate) = tokio::time::timeout(timeout, wait).await else {
+        let left = timeout.saturating_sub(started.elapsed());
+        let Ok(fate) = tokio::time::timeout(left, wait).await else {
             drop(waiting);
             let last = root.status.borrow().last_error.clone();
             let why = last.map_or_else(
-                || " (is it pushed, and signed by the keys its delegator names?)".to_owned(),
+                || " (it verifies: the next batches publish it)".to_owned(),
                 |e| format!(" (last batch failed: {e})"),
             );
             return Err(Error::new(
@@ -324,18 +383,19 @@ impl Signer {
 struct Last {
     meta: BTreeMap<String, MetaFile>,
     at: OffsetDateTime,
+    /// The full walk read every role (false: a root of trust too big for it, published
+    /// from submissions only).
+    complete: bool,
 }
 
 /// What a worker owns besides its root.
 struct Work {
-    repo: MetaRepo,
     keys: Keys,
     poll: std::time::Duration,
     leases: Option<Arc<Leases>>,
 }
 
 async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>) {
-    let pin = Pin::Bytes(root.config.root.clone());
     let mut last: Option<Last> = None;
     let mut lead = if work.leases.is_some() {
         Lead::Follower
@@ -372,14 +432,14 @@ async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>
                 // A batch may outlast a lease (a slow registry): renew beside it, and stop
                 // it (even mid-publish) the moment the lease is lost.
                 tokio::select! {
-                    r = batch(&root, &work, &pin, &mut last, Some((leases, token))) => r,
+                    r = batch(&root, &work, &mut last, Some((leases, token))) => r,
                     why = keep_renewing(leases, &root.config.name, token) => {
                         fenced(&root, leases, token, &why);
                         Ok(Outcome::Fenced)
                     }
                 }
             }
-            _ => batch(&root, &work, &pin, &mut last, None).await,
+            _ => batch(&root, &work, &mut last, None).await,
         };
         let failed = result.is_err();
         match result {
@@ -421,57 +481,179 @@ enum Outcome {
     Fenced,
 }
 
-/// One batch: load the verified state; publish when it differs from what was last
-/// published or re-signing is due.
+/// One batch. With verified submissions waiting, publish exactly those
+/// ([`publish_changes`]: the previous snapshot and the changed roles only, whatever the
+/// number of roles). Otherwise, for a root of trust whose full walk is complete, load the
+/// verified state and publish when it differs from what was last published (versions
+/// pushed without a submission) or re-signing is due; a root too big for the full walk
+/// ([`State::is_complete`] is false) is only re-signed, over its previous snapshot.
 async fn batch(
     root: &Root,
     work: &Work,
-    pin: &Pin,
     last: &mut Option<Last>,
     fence: Option<(&Leases, i64)>,
 ) -> Result<Outcome> {
-    let (repo, keys) = (&work.repo, &work.keys);
+    let (repo, pin) = (&root.repo, &root.pin);
+    let now = OffsetDateTime::now_utc();
+    let changes = take_pending(root);
+    if let (false, Some(l)) = (changes.is_empty(), last.as_mut()) {
+        return publish_submitted(root, work, l, changes, fence).await;
+    }
+    let resign_due = last
+        .as_ref()
+        .is_none_or(|l| now - l.at >= root.config.resign_every);
+    if last.as_ref().is_some_and(|l| !l.complete) {
+        // Too big to walk every batch: re-sign over the previous snapshot when due.
+        let Some(l) = last.as_mut() else {
+            return Ok(Outcome::Done);
+        };
+        if !resign_due {
+            return Ok(Outcome::Done);
+        }
+        return publish_submitted(root, work, l, BTreeMap::new(), fence).await;
+    }
     let state = State::load(repo, Some(pin)).await?;
     let (meta, _) = snapshot_meta(&state);
-    let now = OffsetDateTime::now_utc();
+    if !state.is_complete() {
+        // From now on only submissions and re-signing (docs/signer.md "Big roots of trust").
+        let mut l = Last {
+            meta,
+            at: now,
+            complete: false,
+        };
+        let outcome = publish_submitted(root, work, &mut l, changes, fence).await;
+        *last = Some(l);
+        return outcome;
+    }
     let due = match last {
         None => true,
-        Some(l) => l.meta != meta || now - l.at >= root.config.resign_every,
+        Some(l) => l.meta != meta || resign_due,
     };
     if !due {
         return Ok(Outcome::Done);
     }
-    let whole = |t: OffsetDateTime| t.replace_nanosecond(0).unwrap_or(t);
-    let online = OnlineKeys {
-        snapshot: keys.snapshot.as_ref(),
-        timestamp: keys.timestamp.as_ref(),
-        snapshot_expires: whole(now + root.config.snapshot_expires),
-        timestamp_expires: whole(now + root.config.timestamp_expires),
-    };
-    // The fencing check, right before the pushes: another replica may have taken the lease
-    // while the state was loading (docs/signer.md: what fencing guarantees and what not).
-    if let Some((leases, token)) = fence {
-        match leases.check(&root.config.name, token).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                fenced(root, leases, token, "the lease is no longer this replica's");
-                return Ok(Outcome::Fenced);
-            }
-            Err(e) => {
-                fenced(root, leases, token, &format!("{e}"));
-                return Ok(Outcome::Fenced);
-            }
-        }
+    let online = online_keys(root, work, now);
+    if let Some(o) = check_fence(root, fence).await {
+        return Ok(o);
     }
     let started = std::time::Instant::now();
     let p = publish_state(repo, &state, &online).await?;
     root.counters.published(started.elapsed());
-    *last = Some(Last { meta, at: now });
+    *last = Some(Last {
+        meta,
+        at: now,
+        complete: true,
+    });
     root.status.send_modify(|s| {
         s.snapshot_version = Some(p.snapshot_version);
         s.timestamp_version = Some(p.timestamp_version);
         s.roles = p.roles;
         s.forked.clone_from(&state.forked);
+        s.snapshot_expires = Some(online.snapshot_expires);
+        s.timestamp_expires = Some(online.timestamp_expires);
+        s.publishes += 1;
+    });
+    Ok(Outcome::Done)
+}
+
+/// The verified submissions waiting, taken for this batch.
+fn take_pending(root: &Root) -> BTreeMap<String, Change> {
+    root.pending
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default()
+}
+
+/// Put back what a batch failed to publish for a reason that may pass (the registry),
+/// unless a newer submission of the role came meanwhile.
+fn put_back(root: &Root, changes: BTreeMap<String, Change>) {
+    if let Ok(mut pending) = root.pending.lock() {
+        for (role, c) in changes {
+            pending.entry(role).or_insert(c);
+        }
+    }
+}
+
+fn online_keys<'a>(root: &Root, work: &'a Work, now: OffsetDateTime) -> OnlineKeys<'a> {
+    let whole = |t: OffsetDateTime| t.replace_nanosecond(0).unwrap_or(t);
+    OnlineKeys {
+        snapshot: work.keys.snapshot.as_ref(),
+        timestamp: work.keys.timestamp.as_ref(),
+        snapshot_expires: whole(now + root.config.snapshot_expires),
+        timestamp_expires: whole(now + root.config.timestamp_expires),
+    }
+}
+
+/// The fencing check, right before the pushes: another replica may have taken the lease
+/// while the state was loading (docs/signer.md: what fencing guarantees and what not).
+/// `Some(Fenced)`: publish nothing.
+async fn check_fence(root: &Root, fence: Option<(&Leases, i64)>) -> Option<Outcome> {
+    let (leases, token) = fence?;
+    match leases.check(&root.config.name, token).await {
+        Ok(Some(_)) => None,
+        Ok(None) => {
+            fenced(root, leases, token, "the lease is no longer this replica's");
+            Some(Outcome::Fenced)
+        }
+        Err(e) => {
+            fenced(root, leases, token, &format!("{e}"));
+            Some(Outcome::Fenced)
+        }
+    }
+}
+
+/// Publish the submitted `changes` over the previous snapshot (none: re-sign it), and
+/// record them in `last` and the status.
+async fn publish_submitted(
+    root: &Root,
+    work: &Work,
+    last: &mut Last,
+    mut changes: BTreeMap<String, Change>,
+    fence: Option<(&Leases, i64)>,
+) -> Result<Outcome> {
+    // A version the published snapshot already lists (or a newer one) is covered: listing
+    // it again would be a rollback, or a rival of the same number replacing the listed one.
+    {
+        let st = root.status.borrow();
+        changes.retain(|role, c| st.roles.get(role).is_none_or(|&v| v < c.found.version));
+    }
+    let now = OffsetDateTime::now_utc();
+    let online = online_keys(root, work, now);
+    if let Some(o) = check_fence(root, fence).await {
+        put_back(root, changes);
+        return Ok(o);
+    }
+    let found: BTreeMap<String, Found> = changes
+        .iter()
+        .map(|(r, c)| (r.clone(), c.found.clone()))
+        .collect();
+    let started = std::time::Instant::now();
+    let p = match publish_changes(&root.repo, Some(&root.pin), &online, &found).await {
+        Ok(p) => p,
+        Err(e) => {
+            if e.kind() == ErrorKind::Network {
+                put_back(root, changes);
+            }
+            return Err(e);
+        }
+    };
+    root.counters.published(started.elapsed());
+    for (role, f) in &found {
+        last.meta
+            .insert(format!("{role}.json"), sha256_meta(f.version, &f.bytes));
+    }
+    last.at = now;
+    root.status.send_modify(|s| {
+        s.snapshot_version = Some(p.snapshot_version);
+        s.timestamp_version = Some(p.timestamp_version);
+        for (role, c) in &changes {
+            s.roles.insert(role.clone(), c.found.version);
+            if c.forked {
+                s.forked.insert(role.clone());
+            } else {
+                s.forked.remove(role);
+            }
+        }
         s.snapshot_expires = Some(online.snapshot_expires);
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;

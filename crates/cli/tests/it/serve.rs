@@ -165,7 +165,8 @@ fn check_operator_endpoints(addr: &str, digest: &str) {
 }
 
 /// The submission API of a signer whose `app` role is at version 1: refusals change
-/// nothing; a pushed version is accepted once a published timestamp covers it.
+/// nothing; a pushed version is accepted once a published timestamp covers it; a version
+/// nobody pushed is rejected.
 fn check_submissions(addr: &str) {
     let submit = |auth: Option<&str>, body: &[u8], query: &str| {
         let header = auth.map(|t| format!("Authorization: Bearer {t}"));
@@ -198,10 +199,11 @@ fn check_submissions(addr: &str) {
     let fate: serde_json::Value = serde_json::from_str(&fate).unwrap();
     assert_eq!(fate["fate"], "accepted", "{fate}");
     assert!(fate["timestamp_version"].as_u64().unwrap() >= 2, "{fate}");
-    // A version nobody pushed is not covered: the answer says so when the wait runs out.
+    // A version nobody pushed is rejected at once, and says why.
     let (code, fate) = submit(Some(TOKEN), br#"{"role": "app", "version": 99}"#, "?wait=2");
-    assert_eq!(code, 202, "{fate}");
-    assert!(fate.contains("\"fate\": \"waiting\""), "{fate}");
+    assert_eq!(code, 422, "{fate}");
+    assert!(fate.contains("\"fate\": \"rejected\""), "{fate}");
+    assert!(fate.contains("not pushed"), "{fate}");
 }
 
 #[test]
