@@ -94,6 +94,8 @@ pub(crate) struct Root {
     pin: Pin,
     /// Verified submissions the next batch publishes (role → its newest submitted version).
     pending: std::sync::Mutex<BTreeMap<String, Change>>,
+    /// When the last submission was queued: walking every role waits for a quiet turn.
+    last_submitted: std::sync::Mutex<Option<std::time::Instant>>,
     wake: Notify,
     pub(crate) status: watch::Sender<RootStatus>,
     counters: Counters,
@@ -187,6 +189,7 @@ impl Signer {
                 repo,
                 pin: Pin::Bytes(rc.root.clone()),
                 pending: std::sync::Mutex::new(BTreeMap::new()),
+                last_submitted: std::sync::Mutex::new(None),
                 wake: Notify::new(),
                 status: watch::channel(RootStatus {
                     leading: leases.is_none(),
@@ -314,6 +317,9 @@ impl Signer {
                         pending.insert(role.to_owned(), Change { found, forked });
                     }
                 }
+                if let Ok(mut t) = root.last_submitted.lock() {
+                    *t = Some(std::time::Instant::now());
+                }
                 forked
             }
         };
@@ -386,7 +392,14 @@ struct Last {
     /// The full walk read every role (false: a root of trust too big for it, published
     /// from submissions only).
     complete: bool,
+    /// When every role was last walked.
+    walked: std::time::Instant,
 }
+
+/// While submissions keep coming, every role is walked (for versions pushed without one)
+/// at most once in this many turns: a walk of many bins takes seconds, and submissions
+/// queued behind it wait.
+const WALK_EVERY_TURNS_WHILE_BUSY: u32 = 10;
 
 /// What a worker owns besides its root.
 struct Work {
@@ -512,6 +525,18 @@ async fn batch(
         }
         return publish_submitted(root, work, l, BTreeMap::new(), fence).await;
     }
+    if let Some(l) = last.as_ref() {
+        let busy = root
+            .last_submitted
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .is_some_and(|t| t.elapsed() < work.poll);
+        if busy && !resign_due && l.walked.elapsed() < work.poll * WALK_EVERY_TURNS_WHILE_BUSY {
+            return Ok(Outcome::Done);
+        }
+    }
+    let walked = std::time::Instant::now();
     let state = State::load(repo, Some(pin)).await?;
     let (meta, _) = snapshot_meta(&state);
     if !state.is_complete() {
@@ -520,14 +545,18 @@ async fn batch(
             meta,
             at: now,
             complete: false,
+            walked,
         };
         let outcome = publish_submitted(root, work, &mut l, changes, fence).await;
         *last = Some(l);
         return outcome;
     }
-    let due = match last {
+    let due = match last.as_mut() {
         None => true,
-        Some(l) => l.meta != meta || resign_due,
+        Some(l) => {
+            l.walked = walked;
+            l.meta != meta || resign_due
+        }
     };
     if !due {
         return Ok(Outcome::Done);
@@ -543,6 +572,7 @@ async fn batch(
         meta,
         at: now,
         complete: true,
+        walked,
     });
     root.status.send_modify(|s| {
         s.snapshot_version = Some(p.snapshot_version);
