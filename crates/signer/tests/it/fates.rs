@@ -55,10 +55,7 @@ async fn submission_signed_by_a_key_its_delegator_does_not_name_is_rejected() {
             Some(&v1.manifest),
         )
         .await;
-    let fate = signer
-        .submit("acme", "app", 2, Some(&digest), WAIT)
-        .await
-        .unwrap();
+    let fate = submit(&signer, "app", 2, &digest).await;
     let Fate::Rejected {
         why: Rejection::UnknownKeys { keyids, threshold },
     } = &fate
@@ -91,10 +88,7 @@ async fn submission_with_its_signatures_stripped_is_below_threshold_and_rejected
             Some(&v1.manifest),
         )
         .await;
-    let fate = signer
-        .submit("acme", "app", 2, Some(&digest), WAIT)
-        .await
-        .unwrap();
+    let fate = submit(&signer, "app", 2, &digest).await;
     assert_eq!(
         fate,
         Fate::Rejected {
@@ -131,10 +125,7 @@ async fn submission_of_a_role_nobody_delegates_is_rejected() {
     let digest = org
         .push_crafted("rogue", 1, None, "acme/rogue:1", &[&team], None)
         .await;
-    let fate = signer
-        .submit("acme", "rogue", 1, Some(&digest), WAIT)
-        .await
-        .unwrap();
+    let fate = submit(&signer, "rogue", 1, &digest).await;
     assert_eq!(
         fate,
         Fate::Rejected {
@@ -164,10 +155,7 @@ async fn submission_that_skips_a_version_on_a_stale_parent_is_told_to_rebase() {
             Some(&v1.manifest),
         )
         .await;
-    let fate = signer
-        .submit("acme", "app", 3, Some(&digest), WAIT)
-        .await
-        .unwrap();
+    let fate = submit(&signer, "app", 3, &digest).await;
     let Fate::Conflict { rebase_on, why } = &fate else {
         panic!("{fate:?}");
     };
@@ -203,10 +191,7 @@ async fn submission_on_a_stale_parent_is_told_to_rebase() {
         )
         .await;
     let (winner, loser) = if a < b { (a, b) } else { (b, a) };
-    let fate = signer
-        .submit("acme", "app", 2, Some(&loser), WAIT)
-        .await
-        .unwrap();
+    let fate = submit(&signer, "app", 2, &loser).await;
     let Fate::Conflict { rebase_on, why } = &fate else {
         panic!("{fate:?}");
     };
@@ -231,10 +216,7 @@ async fn submission_naming_its_digest_is_accepted_in_a_timestamp_that_lists_it()
             Some(&v1.manifest),
         )
         .await;
-    let fate = signer
-        .submit("acme", "app", 2, Some(&digest), WAIT)
-        .await
-        .unwrap();
+    let fate = submit(&signer, "app", 2, &digest).await;
     let Fate::Accepted {
         timestamp_version,
         listed,
@@ -246,6 +228,14 @@ async fn submission_naming_its_digest_is_accepted_in_a_timestamp_that_lists_it()
     assert!(timestamp_version > before, "{timestamp_version} {before}");
     assert_eq!(org.app_newest().await.manifest, digest);
     signer.stop().await;
+}
+
+/// Submit `version` of `role` naming the manifest `digest` pushed.
+async fn submit(signer: &Signer, role: &str, version: u64, digest: &ocituf_oci::Digest) -> Fate {
+    signer
+        .submit("acme", role, version, Some(digest), WAIT)
+        .await
+        .unwrap()
 }
 
 fn fate_text(f: &Fate) -> String {
