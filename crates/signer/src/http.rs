@@ -11,10 +11,12 @@
 //! - `POST /v1/roots/{name}/submissions` (`Authorization: Bearer TOKEN`, a token whose
 //!   sha256 the root's `submit-token-sha256` lists; body `{"role": "app", "version": 12}`,
 //!   at most 4 KiB; `?wait=SECONDS`, at most 300, default 30): a publisher pushed that
-//!   version; the signer starts a batch and answers once a published timestamp covers it
-//!   (200, `{"fate": "accepted", "timestamp_version": N, "listed": V}`) or when the wait
-//!   runs out (202, `{"fate": "waiting", "why": …}`: not yet visible, with the signer's
-//!   reason). 401 without a bearer token, 403 for a token not of this root, 400 for a
+//!   version (`"digest"`, optional: the manifest it pushed). The signer judges it from the
+//!   registry (`crate::fate`) and answers 200 `{"fate": "accepted", "timestamp_version": N,
+//!   "listed": V}` once a published timestamp covers it; 409 `{"fate": "conflict",
+//!   "rebase_on": V, "why": …}` when another version took its place; 422 `{"fate":
+//!   "rejected", "why": …}` when it can never be published; 202 `{"fate": "waiting", "why":
+//!   …}` when the wait runs out first (the registry failing). 401 without a bearer token, 403 for a token not of this root, 400 for a
 //!   malformed body, 413 for a large one, 503 (`Retry-After`, the leader's replica id) on
 //!   a replica that does not lead the root; none of them changes anything.
 //! - `GET /site/{name}/` (and `index.html`, `index.json`): the static site of `ocituf site`,
@@ -278,6 +280,14 @@ async fn submit(
     if ocituf_oci::mapping::check_role_name(role).is_err() {
         return bad("\"role\" is not a role name");
     }
+    let digest = match &v["digest"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(d) => match ocituf_oci::Digest::parse(d) {
+            Ok(d) => Some(d),
+            Err(_) => return bad("\"digest\" is not a sha256 manifest digest"),
+        },
+        _ => return bad("\"digest\" is a string: the manifest digest pushed"),
+    };
     if let Some(r) = not_leader(&s.signer, &name) {
         return r;
     }
@@ -289,34 +299,51 @@ async fn submit(
         },
         None => return bad("the only query parameter is ?wait=SECONDS"),
     };
+    let answer = |code: StatusCode, fate: &str, more: serde_json::Value| {
+        let mut body = serde_json::json!({
+            "fate": fate,
+            "root_of_trust": name,
+            "role": role,
+            "version": version,
+        });
+        if let (Some(b), serde_json::Value::Object(m)) = (body.as_object_mut(), more) {
+            b.extend(m);
+        }
+        json_answer(code, &body)
+    };
     match s
         .signer
-        .submit(&name, role, version, Duration::from_secs(wait))
+        .submit(
+            &name,
+            role,
+            version,
+            digest.as_ref(),
+            Duration::from_secs(wait),
+        )
         .await
     {
         Ok(crate::Fate::Accepted {
             timestamp_version,
             listed,
-        }) => json_answer(
+        }) => answer(
             StatusCode::OK,
-            &serde_json::json!({
-                "fate": "accepted",
-                "root_of_trust": name,
-                "role": role,
-                "version": version,
-                "timestamp_version": timestamp_version,
-                "listed": listed,
-            }),
+            "accepted",
+            serde_json::json!({"timestamp_version": timestamp_version, "listed": listed}),
         ),
-        Err(e) => json_answer(
+        Ok(crate::Fate::Conflict { rebase_on, why }) => answer(
+            StatusCode::CONFLICT,
+            "conflict",
+            serde_json::json!({"rebase_on": rebase_on, "why": why}),
+        ),
+        Ok(crate::Fate::Rejected { why }) => answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            serde_json::json!({"why": why.to_string()}),
+        ),
+        Err(e) => answer(
             StatusCode::ACCEPTED,
-            &serde_json::json!({
-                "fate": "waiting",
-                "root_of_trust": name,
-                "role": role,
-                "version": version,
-                "why": e.to_string(),
-            }),
+            "waiting",
+            serde_json::json!({"why": e.to_string()}),
         ),
     }
 }

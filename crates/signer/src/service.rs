@@ -1,7 +1,9 @@
-//! One worker per root of trust: each batch loads the verified state once, and when any
-//! targets role has a new verified version (or the last publish is `resign-every` old)
-//! signs ONE snapshot and ONE timestamp over all of it. Publishers that pushed while a
-//! batch ran are covered by the next one: many role versions, one commit.
+//! One worker per root of trust, and the submissions it takes. A submission is judged from
+//! the registry first ([`crate::fate`]); a publishable one is queued, and the worker's
+//! next batch (`batch.rs`) signs ONE snapshot and ONE timestamp over every version
+//! queued (or found by walking every role, or when the last publish is `resign-every`
+//! old). Publishers that submitted while a batch ran are covered by the next one: many
+//! role versions, one commit.
 //!
 //! A worker is the only writer of its root's snapshot and timestamp (the instance lock, or
 //! the database lease, sees to that), so version numbers never fork. With a database
@@ -15,16 +17,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use ocituf_oci::Digest;
 use ocituf_resolver::{ErrorKind, RepositoryReference};
-use ocituf_tuf::metadata::MetaFile;
 use ocituf_writer::keys::SigningKey;
-use ocituf_writer::online::{publish_state, snapshot_meta, OnlineKeys};
-use ocituf_writer::{Error, MetaRepo, Pin, Result, State};
+use ocituf_writer::{Error, Found, MetaRepo, Pin, Result};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::batch::{batch, Last, Outcome};
 use crate::config::{Config, RootConfig};
+use crate::fate::{judge, Rejection, Verdict};
 use crate::leader::{fenced, follow, keep_renewing, renew, set_lead, Lead};
 use crate::lease::Leases;
 use crate::lock::InstanceLock;
@@ -57,6 +60,7 @@ pub struct RootStatus {
 
 /// What became of a submitted role version.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fate {
     /// Timestamp `timestamp_version` (visible to clients) lists `role` at `listed` > the
     /// version submitted (a later version holds every change confirmed at an earlier one:
@@ -65,13 +69,35 @@ pub enum Fate {
     /// be the one listed (the lowest digest) and lack the submitted change; the writers'
     /// merge that follows is waited for.
     Accepted { timestamp_version: u64, listed: u64 },
+    /// Another version took the submitted one's place (a rival of that number that clients
+    /// get instead, or a stale parent): build again on version `rebase_on`, the newest
+    /// verified one of the role, and submit that.
+    Conflict { rebase_on: u64, why: String },
+    /// The version can never be published, and nothing was changed: `why` names the check
+    /// that failed.
+    Rejected { why: Rejection },
+}
+
+/// A verified submission waiting for the next batch: the version, and whether verified
+/// rivals of its number said something else when it was judged (then only a later version
+/// covers it, see [`Fate::Accepted`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub(crate) found: Found,
+    pub(crate) forked: bool,
 }
 
 pub(crate) struct Root {
     pub(crate) config: RootConfig,
+    pub(crate) repo: MetaRepo,
+    pub(crate) pin: Pin,
+    /// Verified submissions the next batch publishes (role → its newest submitted version).
+    pub(crate) pending: std::sync::Mutex<BTreeMap<String, Change>>,
+    /// When the last submission was queued: walking every role waits for a quiet turn.
+    pub(crate) last_submitted: std::sync::Mutex<Option<std::time::Instant>>,
     wake: Notify,
     pub(crate) status: watch::Sender<RootStatus>,
-    counters: Counters,
+    pub(crate) counters: Counters,
 }
 
 /// A running signer: one worker task per root of trust.
@@ -92,9 +118,9 @@ enum Guard {
 }
 
 /// The online keys of one root, owned by its worker.
-struct Keys {
-    snapshot: SigningKey,
-    timestamp: SigningKey,
+pub(crate) struct Keys {
+    pub(crate) snapshot: SigningKey,
+    pub(crate) timestamp: SigningKey,
 }
 
 impl Signer {
@@ -159,6 +185,10 @@ impl Signer {
             };
             let root = Arc::new(Root {
                 config: rc.clone(),
+                repo,
+                pin: Pin::Bytes(rc.root.clone()),
+                pending: std::sync::Mutex::new(BTreeMap::new()),
+                last_submitted: std::sync::Mutex::new(None),
                 wake: Notify::new(),
                 status: watch::channel(RootStatus {
                     leading: leases.is_none(),
@@ -171,7 +201,6 @@ impl Signer {
             tasks.push(tokio::spawn(worker(
                 root,
                 Work {
-                    repo,
                     keys,
                     poll: poll_interval,
                     leases: leases.clone(),
@@ -224,19 +253,23 @@ impl Signer {
         self.roots.get(name).map(|r| r.status.borrow().clone())
     }
 
-    /// A publisher pushed `version` of `role` in root of trust `name`: start a batch soon
-    /// and wait until a published timestamp covers it, at most `timeout`.
+    /// A publisher pushed `version` of `role` in root of trust `name` (`digest`: the
+    /// manifest it pushed, when it says): judge it from the registry as a client would
+    /// (the artifacts claiming that version, its delegator's keys and threshold, its
+    /// parent, rivals of its number), and when it is publishable, have the next batch
+    /// publish it and wait until a published timestamp covers it, at most `timeout`.
+    /// A conflict or a rejection is answered at once and changes nothing.
     ///
     /// # Errors
-    /// A configuration error for a root of trust not served here; a timeout (kind
-    /// `Network`) when no timestamp covered the version in time: the version is not
-    /// verifiable (wrong key, not pushed) or the registry is failing (see `last_error` of
-    /// the status).
+    /// A configuration error for a root of trust not served here; a network error on a
+    /// replica that does not lead the root, when the registry fails while judging, or on a
+    /// timeout (no timestamp covered the version in time: see `last_error` of the status).
     pub async fn submit(
         &self,
         name: &str,
         role: &str,
         version: u64,
+        digest: Option<&Digest>,
         timeout: std::time::Duration,
     ) -> Result<Fate> {
         let root = self.roots.get(name).ok_or_else(|| {
@@ -260,11 +293,41 @@ impl Signer {
         }
         let waiting = root.counters.wait();
         let started = std::time::Instant::now();
+        let judged = tokio::time::timeout(
+            timeout,
+            judge(&root.repo, &root.pin, role, version, digest),
+        )
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Network,
+                format!("could not judge {role} version {version} of {name:?} within {timeout:?}: the registry is slow"),
+            )
+        })??;
+        let forked = match judged {
+            Verdict::Rejected(why) => return Ok(Fate::Rejected { why }),
+            Verdict::Conflict { rebase_on, why } => return Ok(Fate::Conflict { rebase_on, why }),
+            Verdict::Valid { found, forked } => {
+                if let Ok(mut pending) = root.pending.lock() {
+                    let newer = pending
+                        .get(role)
+                        .is_none_or(|c| c.found.version < found.version);
+                    if newer {
+                        pending.insert(role.to_owned(), Change { found, forked });
+                    }
+                }
+                if let Ok(mut t) = root.last_submitted.lock() {
+                    *t = Some(std::time::Instant::now());
+                }
+                forked
+            }
+        };
         let mut rx = root.status.subscribe();
         root.wake.notify_one();
         let covered = |s: &RootStatus| match (s.timestamp_version, s.roles.get(role)) {
             (Some(ts), Some(&listed))
-                if listed > version || (listed == version && !s.forked.contains(role)) =>
+                if listed > version
+                    || (listed == version && !forked && !s.forked.contains(role)) =>
             {
                 Some(Fate::Accepted {
                     timestamp_version: ts,
@@ -286,11 +349,12 @@ impl Signer {
                 }
             }
         };
-        let Ok(fate) = tokio::time::timeout(timeout, wait).await else {
+        let left = timeout.saturating_sub(started.elapsed());
+        let Ok(fate) = tokio::time::timeout(left, wait).await else {
             drop(waiting);
             let last = root.status.borrow().last_error.clone();
             let why = last.map_or_else(
-                || " (is it pushed, and signed by the keys its delegator names?)".to_owned(),
+                || " (it verifies: the next batches publish it)".to_owned(),
                 |e| format!(" (last batch failed: {e})"),
             );
             return Err(Error::new(
@@ -320,22 +384,14 @@ impl Signer {
     }
 }
 
-/// What the last successful publish covered, to decide whether the next batch must sign.
-struct Last {
-    meta: BTreeMap<String, MetaFile>,
-    at: OffsetDateTime,
-}
-
 /// What a worker owns besides its root.
-struct Work {
-    repo: MetaRepo,
-    keys: Keys,
-    poll: std::time::Duration,
+pub(crate) struct Work {
+    pub(crate) keys: Keys,
+    pub(crate) poll: std::time::Duration,
     leases: Option<Arc<Leases>>,
 }
 
 async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>) {
-    let pin = Pin::Bytes(root.config.root.clone());
     let mut last: Option<Last> = None;
     let mut lead = if work.leases.is_some() {
         Lead::Follower
@@ -372,14 +428,14 @@ async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>
                 // A batch may outlast a lease (a slow registry): renew beside it, and stop
                 // it (even mid-publish) the moment the lease is lost.
                 tokio::select! {
-                    r = batch(&root, &work, &pin, &mut last, Some((leases, token))) => r,
+                    r = batch(&root, &work, &mut last, Some((leases, token))) => r,
                     why = keep_renewing(leases, &root.config.name, token) => {
                         fenced(&root, leases, token, &why);
                         Ok(Outcome::Fenced)
                     }
                 }
             }
-            _ => batch(&root, &work, &pin, &mut last, None).await,
+            _ => batch(&root, &work, &mut last, None).await,
         };
         let failed = result.is_err();
         match result {
@@ -411,70 +467,4 @@ async fn worker(root: Arc<Root>, work: Work, mut shutdown: watch::Receiver<bool>
         let _ = leases.release(&root.config.name, token).await;
         set_lead(&root, Lead::Follower, None);
     }
-}
-
-/// How a batch ended when it did not fail.
-enum Outcome {
-    /// Published, or nothing was due.
-    Done,
-    /// The fencing check before the publish failed: nothing was published.
-    Fenced,
-}
-
-/// One batch: load the verified state; publish when it differs from what was last
-/// published or re-signing is due.
-async fn batch(
-    root: &Root,
-    work: &Work,
-    pin: &Pin,
-    last: &mut Option<Last>,
-    fence: Option<(&Leases, i64)>,
-) -> Result<Outcome> {
-    let (repo, keys) = (&work.repo, &work.keys);
-    let state = State::load(repo, Some(pin)).await?;
-    let (meta, _) = snapshot_meta(&state);
-    let now = OffsetDateTime::now_utc();
-    let due = match last {
-        None => true,
-        Some(l) => l.meta != meta || now - l.at >= root.config.resign_every,
-    };
-    if !due {
-        return Ok(Outcome::Done);
-    }
-    let whole = |t: OffsetDateTime| t.replace_nanosecond(0).unwrap_or(t);
-    let online = OnlineKeys {
-        snapshot: keys.snapshot.as_ref(),
-        timestamp: keys.timestamp.as_ref(),
-        snapshot_expires: whole(now + root.config.snapshot_expires),
-        timestamp_expires: whole(now + root.config.timestamp_expires),
-    };
-    // The fencing check, right before the pushes: another replica may have taken the lease
-    // while the state was loading (docs/signer.md: what fencing guarantees and what not).
-    if let Some((leases, token)) = fence {
-        match leases.check(&root.config.name, token).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                fenced(root, leases, token, "the lease is no longer this replica's");
-                return Ok(Outcome::Fenced);
-            }
-            Err(e) => {
-                fenced(root, leases, token, &format!("{e}"));
-                return Ok(Outcome::Fenced);
-            }
-        }
-    }
-    let started = std::time::Instant::now();
-    let p = publish_state(repo, &state, &online).await?;
-    root.counters.published(started.elapsed());
-    *last = Some(Last { meta, at: now });
-    root.status.send_modify(|s| {
-        s.snapshot_version = Some(p.snapshot_version);
-        s.timestamp_version = Some(p.timestamp_version);
-        s.roles = p.roles;
-        s.forked.clone_from(&state.forked);
-        s.snapshot_expires = Some(online.snapshot_expires);
-        s.timestamp_expires = Some(online.timestamp_expires);
-        s.publishes += 1;
-    });
-    Ok(Outcome::Done)
 }

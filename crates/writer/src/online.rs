@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ocituf_oci::Digest;
 use ocituf_tuf::crypto::Signer;
 use ocituf_tuf::merkle;
-use ocituf_tuf::metadata::{MetaFile, Role, Snapshot, Timestamp, SPEC_VERSION};
+use ocituf_tuf::metadata::{MetaFile, Role, Root, Snapshot, Timestamp, SPEC_VERSION};
 use time::OffsetDateTime;
 
 use crate::authority::{sign_envelope, Authority};
@@ -124,22 +124,10 @@ pub async fn publish_state(
     state: &State,
     keys: &OnlineKeys<'_>,
 ) -> Result<Published> {
-    let snap_auth = Authority::of_top_level(&state.root, "snapshot")?;
-    let ts_auth = Authority::of_top_level(&state.root, "timestamp")?;
-    check_threshold("snapshot", &[keys.snapshot], &snap_auth)?;
-    check_threshold("timestamp", &[keys.timestamp], &ts_auth)?;
-    let prev_snap = repo.newest("snapshot", &snap_auth).await?;
-    let prev_ts = repo.newest("timestamp", &ts_auth).await?;
-
+    let before = previous_online(repo, &state.root, keys).await?;
     let (mut meta, roles) = snapshot_meta(state);
-    let prev = match &prev_snap {
-        Some(f) => Some(
-            Snapshot::from_signed(&f.envelope.signed)
-                .config(|| "the previous snapshot is malformed".to_owned())?,
-        ),
-        None => None,
-    };
-    let mut previous: BTreeMap<String, u64> = prev
+    let mut previous: BTreeMap<String, u64> = before
+        .snapshot
         .iter()
         .flat_map(|p| p.meta.iter())
         .map(|(name, m)| (name.clone(), m.version))
@@ -147,14 +135,13 @@ pub async fn publish_state(
     let mut extra = BTreeMap::new();
     let mut tree_versions = BTreeMap::new();
     if merkle::root_wants_merkle(&state.root) {
-        let moved = into_merkle_tree(repo, &mut meta, prev.as_ref()).await?;
+        let moved = into_merkle_tree(repo, &mut meta, before.snapshot.as_ref()).await?;
         previous.extend(moved.previous);
         tree_versions = moved.versions;
         extra.insert(merkle::FIELD.to_owned(), moved.root);
     }
     check_no_rollback(repo, &previous, &tree_versions, &meta)?;
-    let snapshot_version = prev_snap.as_ref().map_or(1, |f| f.version + 1);
-    let timestamp_version = prev_ts.as_ref().map_or(1, |f| f.version + 1);
+    let (snapshot_version, timestamp_version) = before.next_versions();
     repo.progress().note(format_args!(
         "signing snapshot version {snapshot_version} over {} targets roles and timestamp version {timestamp_version}…",
         meta.len()
@@ -189,19 +176,13 @@ pub async fn publish_changes(
     changes: &BTreeMap<String, crate::repo::Found>,
 ) -> Result<Published> {
     let (root, _) = repo.root_chain(pin).await?;
-    let snap_auth = Authority::of_top_level(&root, "snapshot")?;
-    let ts_auth = Authority::of_top_level(&root, "timestamp")?;
-    check_threshold("snapshot", &[keys.snapshot], &snap_auth)?;
-    check_threshold("timestamp", &[keys.timestamp], &ts_auth)?;
-    let prev_snap = repo.newest("snapshot", &snap_auth).await?.ok_or_else(|| {
-        fail(
+    let before = previous_online(repo, &root, keys).await?;
+    let Some(prev) = &before.snapshot else {
+        return Err(fail(
             ErrorKind::Config,
             "there is no snapshot to build on: run `ocituf publish` first",
-        )
-    })?;
-    let prev_ts = repo.newest("timestamp", &ts_auth).await?;
-    let prev = Snapshot::from_signed(&prev_snap.envelope.signed)
-        .config(|| "the previous snapshot is malformed".to_owned())?;
+        ));
+    };
     let mut meta = prev.meta.clone();
     let mut extra = BTreeMap::new();
     let mut previous: BTreeMap<String, u64> = prev
@@ -209,19 +190,17 @@ pub async fn publish_changes(
         .iter()
         .map(|(n, m)| (n.clone(), m.version))
         .collect();
-    let mut new_versions = BTreeMap::new();
-    let mut delegated = BTreeMap::new();
-    for (role, found) in changes {
-        let entry = sha256_meta(found.version, &found.bytes);
-        new_versions.insert(format!("{role}.json"), found.version);
-        if role == "targets" || !merkle::root_wants_merkle(&root) {
-            meta.insert(format!("{role}.json"), entry);
-        } else {
-            delegated.insert(role.clone(), entry);
-        }
-    }
+    let mut entries: BTreeMap<String, MetaFile> = changes
+        .iter()
+        .map(|(role, f)| (format!("{role}.json"), sha256_meta(f.version, &f.bytes)))
+        .collect();
+    let new_versions: BTreeMap<String, u64> = entries
+        .iter()
+        .map(|(n, m)| (n.clone(), m.version))
+        .collect();
     if merkle::root_wants_merkle(&root) {
-        let prev_root = merkle::MerkleRoot::of_snapshot(&prev)
+        let delegated = split_delegated(&mut entries);
+        let prev_root = merkle::MerkleRoot::of_snapshot(prev)
             .config(|| "the previous snapshot's Merkle root is malformed".to_owned())?
             .ok_or_else(|| {
                 fail(
@@ -238,19 +217,11 @@ pub async fn publish_changes(
         );
         repo.push_merkle_tree(&updated.tree, Some(&prev_root))
             .await?;
-        extra.insert(
-            merkle::FIELD.to_owned(),
-            serde_json::to_value(&updated.tree.root).map_err(|e| {
-                fail(
-                    ErrorKind::Config,
-                    format!("the Merkle root cannot be written: {e}"),
-                )
-            })?,
-        );
+        extra.insert(merkle::FIELD.to_owned(), merkle_field(&updated.tree.root)?);
     }
+    meta.extend(entries);
     check_no_rollback(repo, &previous, &new_versions, &BTreeMap::new())?;
-    let snapshot_version = prev_snap.version + 1;
-    let timestamp_version = prev_ts.as_ref().map_or(1, |f| f.version + 1);
+    let (snapshot_version, timestamp_version) = before.next_versions();
     push_online(repo, meta, extra, snapshot_version, timestamp_version, keys).await?;
     Ok(Published {
         snapshot_version,
@@ -259,6 +230,70 @@ pub async fn publish_changes(
             .iter()
             .map(|(r, f)| (r.clone(), f.version))
             .collect(),
+    })
+}
+
+/// The previous online versions a publish builds on, read after checking that the keys
+/// given are the root's snapshot and timestamp keys.
+struct Previous {
+    snapshot: Option<Snapshot>,
+    snapshot_version: Option<u64>,
+    timestamp_version: Option<u64>,
+}
+
+impl Previous {
+    /// The version numbers of the next snapshot and timestamp.
+    fn next_versions(&self) -> (u64, u64) {
+        (
+            self.snapshot_version.map_or(1, |v| v + 1),
+            self.timestamp_version.map_or(1, |v| v + 1),
+        )
+    }
+}
+
+/// What both [`publish_state`] and [`publish_changes`] start from: the keys meet the
+/// root's snapshot and timestamp thresholds, and the newest verified snapshot (parsed) and
+/// timestamp versions.
+async fn previous_online(repo: &MetaRepo, root: &Root, keys: &OnlineKeys<'_>) -> Result<Previous> {
+    let snap_auth = Authority::of_top_level(root, "snapshot")?;
+    let ts_auth = Authority::of_top_level(root, "timestamp")?;
+    check_threshold("snapshot", &[keys.snapshot], &snap_auth)?;
+    check_threshold("timestamp", &[keys.timestamp], &ts_auth)?;
+    let prev_snap = repo.newest("snapshot", &snap_auth).await?;
+    let prev_ts = repo.newest("timestamp", &ts_auth).await?;
+    let snapshot = match &prev_snap {
+        Some(f) => Some(
+            Snapshot::from_signed(&f.envelope.signed)
+                .config(|| "the previous snapshot is malformed".to_owned())?,
+        ),
+        None => None,
+    };
+    Ok(Previous {
+        snapshot,
+        snapshot_version: prev_snap.map(|f| f.version),
+        timestamp_version: prev_ts.map(|f| f.version),
+    })
+}
+
+/// Move the delegated roles' entries (`ROLE.json`) out of `meta`, leaving `targets.json`:
+/// the split between a Merkle snapshot's own `meta` and its tree. Returns ROLE → entry.
+fn split_delegated(meta: &mut BTreeMap<String, MetaFile>) -> BTreeMap<String, MetaFile> {
+    let delegated = meta
+        .iter()
+        .filter(|(name, _)| *name != "targets.json")
+        .filter_map(|(name, m)| Some((name.strip_suffix(".json")?.to_owned(), m.clone())))
+        .collect();
+    meta.retain(|name, _| name == "targets.json");
+    delegated
+}
+
+/// The value of the snapshot's `x-ocituf-merkle` field for a tree root.
+fn merkle_field(root: &merkle::MerkleRoot) -> Result<ocituf_tuf::cjson::Value> {
+    serde_json::to_value(root).map_err(|e| {
+        fail(
+            ErrorKind::Config,
+            format!("the Merkle root cannot be written: {e}"),
+        )
     })
 }
 
@@ -280,12 +315,7 @@ pub(crate) async fn into_merkle_tree(
     meta: &mut BTreeMap<String, MetaFile>,
     prev: Option<&Snapshot>,
 ) -> Result<MovedToTree> {
-    let delegated: BTreeMap<String, MetaFile> = meta
-        .iter()
-        .filter(|(name, _)| *name != "targets.json")
-        .filter_map(|(name, m)| Some((name.strip_suffix(".json")?.to_owned(), m.clone())))
-        .collect();
-    meta.retain(|name, _| name == "targets.json");
+    let delegated = split_delegated(meta);
     let tree = merkle::Tree::build(&delegated)
         .config(|| "the snapshot Merkle tree cannot be built".to_owned())?;
     let prev_root = match prev {
@@ -294,12 +324,7 @@ pub(crate) async fn into_merkle_tree(
         None => None,
     };
     let pushed = repo.push_merkle_tree(&tree, prev_root.as_ref()).await?;
-    let root = serde_json::to_value(&tree.root).map_err(|e| {
-        fail(
-            ErrorKind::Config,
-            format!("the Merkle root cannot be written: {e}"),
-        )
-    })?;
+    let root = merkle_field(&tree.root)?;
     Ok(MovedToTree {
         root,
         versions: delegated

@@ -165,7 +165,8 @@ fn check_operator_endpoints(addr: &str, digest: &str) {
 }
 
 /// The submission API of a signer whose `app` role is at version 1: refusals change
-/// nothing; a pushed version is accepted once a published timestamp covers it.
+/// nothing; a pushed version is accepted once a published timestamp covers it; a version
+/// nobody pushed is rejected.
 fn check_submissions(addr: &str) {
     let submit = |auth: Option<&str>, body: &[u8], query: &str| {
         let header = auth.map(|t| format!("Authorization: Bearer {t}"));
@@ -198,10 +199,11 @@ fn check_submissions(addr: &str) {
     let fate: serde_json::Value = serde_json::from_str(&fate).unwrap();
     assert_eq!(fate["fate"], "accepted", "{fate}");
     assert!(fate["timestamp_version"].as_u64().unwrap() >= 2, "{fate}");
-    // A version nobody pushed is not covered: the answer says so when the wait runs out.
+    // A version nobody pushed is rejected at once, and says why.
     let (code, fate) = submit(Some(TOKEN), br#"{"role": "app", "version": 99}"#, "?wait=2");
-    assert_eq!(code, 202, "{fate}");
-    assert!(fate.contains("\"fate\": \"waiting\""), "{fate}");
+    assert_eq!(code, 422, "{fate}");
+    assert!(fate.contains("\"fate\": \"rejected\""), "{fate}");
+    assert!(fate.contains("not pushed"), "{fate}");
 }
 
 #[test]
@@ -363,4 +365,61 @@ fn serve_signs_with_online_keys_that_stay_on_a_token() {
         .unwrap();
     assert!(killed.success());
     assert!(serve.0.wait().unwrap().success());
+}
+
+/// Issue 7: "`ocituf sign --wait` … on conflict it rebases and retries". Eight CI jobs sign
+/// different tags into the one role `app` at once against `ocituf serve`: the ones that
+/// lose the race for a version rebuild on the winner and push again, and every job returns
+/// only once clients see its image, which then verifies.
+#[test]
+fn concurrent_sign_wait_jobs_that_lose_a_race_rebase_and_all_become_visible() {
+    const JOBS: usize = 8;
+    let registry = Distribution::start();
+    let env = Env::new();
+    let place = Place {
+        prefix: format!("{}/", registry.addr()),
+    };
+    set_up(&env, &place);
+    let (mut serve, _addr) = start_serve(&env, &place, "online.pem");
+    let images: Vec<(String, String)> = (0..JOBS)
+        .map(|i| {
+            let image = place.repo(&format!("acme/app:race-{i}"));
+            let digest = push_image(&env, &image, &format!("racer {i}"));
+            (image, digest)
+        })
+        .collect();
+    let jobs: Vec<_> = images
+        .iter()
+        .map(|(image, _)| {
+            env.command()
+                .args([
+                    "sign",
+                    image,
+                    "--key",
+                    "app.pem",
+                    "--wait",
+                    "--wait-timeout",
+                    "120s",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut races = 0;
+    for (job, (image, digest)) in jobs.into_iter().zip(&images) {
+        let out = job.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{image}: {stderr}");
+        assert!(
+            stderr.contains(&format!("visible to clients: {image} in timestamp version")),
+            "{stderr}"
+        );
+        races += stderr.matches("lost a race with another signer").count();
+        assert_eq!(env.run(&["verify", image]).ok().trim(), digest);
+    }
+    assert!(races > 0, "no job lost a race: nothing rebased");
+    let _ = serve.0.kill();
+    let _ = serve.0.wait();
 }

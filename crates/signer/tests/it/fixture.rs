@@ -13,7 +13,7 @@ use ocituf_writer::delegate::{delegate, DelegateRequest};
 use ocituf_writer::init::{init, InitRequest};
 use ocituf_writer::keys::SigningKey;
 use ocituf_writer::online::OnlineKeys;
-use ocituf_writer::sign::{image_manifest, sign_image, Signing};
+use ocituf_writer::sign::{image_manifest, sign_images, target_names, ImageToSign, Signing};
 use ocituf_writer::{MetaRepo, Pin, State};
 use time::{Duration, OffsetDateTime};
 
@@ -56,6 +56,12 @@ fn pem(k: &PrivateKey) -> String {
 
 impl Org {
     pub async fn new(registry: Registry) -> Self {
+        Self::with_bins(registry, None).await
+    }
+
+    /// With `bins`, the team role `app` delegates on to that many succinct hash bins (the
+    /// team key signs them), so publishers of different images rarely write one role.
+    pub async fn with_bins(registry: Registry, bins: Option<u32>) -> Self {
         let owner: SigningKey = Box::new(key(OWNER));
         let online = key(ONLINE);
         let repo_ref =
@@ -83,6 +89,7 @@ impl Org {
         .await
         .unwrap();
         let pin = Pin::Bytes(root_bytes.clone());
+        let team: SigningKey = Box::new(key(TEAM));
         delegate(
             &repo,
             Some(&pin),
@@ -95,7 +102,10 @@ impl Org {
                 paths: &["acme/app:*".to_owned(), "acme/app@*".to_owned()],
                 signing_keys: std::slice::from_ref(&owner),
                 expires: in_days(30),
-                hash_bins: None,
+                hash_bins: bins.map(|count| ocituf_writer::delegate::HashBins {
+                    count,
+                    team_keys: std::slice::from_ref(&team),
+                }),
             },
         )
         .await
@@ -140,24 +150,34 @@ impl Org {
             .unwrap()
     }
 
-    /// Sign acme/app:TAG as the team; returns (role, version) written.
+    /// Sign acme/app:TAG as the team; returns the last (role, version) written.
     pub async fn sign(&self, tag: &str) -> (String, u64) {
+        self.sign_all(tag).await.pop().unwrap()
+    }
+
+    /// Sign acme/app:TAG as the team, reading only the roles its names need (as `ocituf
+    /// sign` does); returns every (role, version) written (two bins with hash bins).
+    pub async fn sign_all(&self, tag: &str) -> Vec<(String, u64)> {
         let image =
             ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap();
         let store = ocituf_resolver::store::open(&image.repo).unwrap();
         let manifest = image_manifest(&store, &image).await.unwrap();
-        let state = State::load(&self.repo, Some(&self.pin)).await.unwrap();
+        let batch = [ImageToSign {
+            repository: "acme/app".to_owned(),
+            tag: tag.to_owned(),
+            manifest,
+        }];
+        let state = State::load_for(&self.repo, Some(&self.pin), &target_names(&batch))
+            .await
+            .unwrap();
         let team: [SigningKey; 1] = [Box::new(key(TEAM))];
         let who = Signing {
             keys: &team,
             role: None,
             expires: in_days(30),
         };
-        let w = sign_image(&self.repo, &state, "acme/app", tag, &manifest, &who)
-            .await
-            .unwrap();
-        let last = w.roles.last().unwrap();
-        (last.role.clone(), last.version)
+        let w = sign_images(&self.repo, &state, &batch, &who).await.unwrap();
+        w.roles.into_iter().map(|r| (r.role, r.version)).collect()
     }
 
     /// A client that pins this root.
@@ -207,53 +227,56 @@ impl Org {
 }
 
 impl Org {
-    /// Every listed version of team role `app`, one line each (version, manifest, parent,
-    /// the tags it holds), and which one the newest snapshot lists: what a test prints when
-    /// an image went missing, to tell which version dropped it.
-    pub async fn app_lineage(&self) -> String {
-        use ocituf_tuf::metadata::Role as _;
-        use std::fmt::Write as _;
-        let short = |d: &Digest| d.hex()[..12].to_owned();
+    /// The verified newest version of team role `app` (after at least one signature).
+    pub async fn app_newest(&self) -> ocituf_writer::Found {
         let state = State::load(&self.repo, Some(&self.pin)).await.unwrap();
-        let (_, auth) = state.targets.get("app").cloned().unwrap();
-        let mut out = String::new();
-        let listed = state.targets.get("app").and_then(|(f, _)| f.clone());
-        if let Some(f) = &listed {
-            writeln!(
-                out,
-                "the state lists app v{} {}",
-                f.version,
-                short(&f.manifest)
-            )
-            .unwrap();
-        }
-        for (version, digests) in self.versions_claimed("app").await {
-            let mut seen = std::collections::BTreeSet::new();
-            for d in digests {
-                if !seen.insert(d.clone()) {
-                    continue;
-                }
-                let Some(f) = self.repo.verified_at("app", &d, &auth).await.unwrap() else {
-                    writeln!(out, "v{version} {} does not verify", short(&d)).unwrap();
-                    continue;
-                };
-                let t = ocituf_tuf::metadata::Targets::from_signed(&f.envelope.signed).unwrap();
-                let tags: Vec<_> = t
-                    .targets
-                    .keys()
-                    .map(|n| n.trim_start_matches("acme/app:").to_owned())
-                    .collect();
-                writeln!(
-                    out,
-                    "v{version} {} parent {} holds {} [{}]",
-                    short(&d),
-                    f.parent.as_ref().map_or_else(|| "-".to_owned(), short),
-                    tags.len(),
-                    tags.join(" ")
-                )
-                .unwrap();
-            }
-        }
-        out
+        state.targets.get("app").unwrap().0.clone().unwrap()
+    }
+
+    /// Push version `version` of `role` by hand: the content of `base` (none: empty) with
+    /// `extra` added as one more target, signed by `signers`, naming `parent`. What a
+    /// broken or hostile publisher pushes; returns the manifest digest.
+    pub async fn push_crafted(
+        &self,
+        role: &str,
+        version: u64,
+        base: Option<&ocituf_writer::Found>,
+        extra: &str,
+        signers: &[&dyn ocituf_tuf::crypto::Signer],
+        parent: Option<&Digest>,
+    ) -> Digest {
+        use ocituf_tuf::metadata::{Role as _, TargetFile, Targets};
+        let mut t = match base {
+            Some(f) => Targets::from_signed(&f.envelope.signed).unwrap(),
+            None => Targets {
+                spec_version: ocituf_tuf::metadata::SPEC_VERSION.to_owned(),
+                version: 0,
+                expires: in_days(30),
+                targets: BTreeMap::new(),
+                delegations: None,
+                extra: BTreeMap::new(),
+            },
+        };
+        t.version = version;
+        let any = t.targets.values().next().cloned();
+        let file = any.unwrap_or_else(|| TargetFile {
+            length: 2,
+            hashes: BTreeMap::from([("sha256".to_owned(), "00".repeat(32))]),
+            custom: None,
+            extra: BTreeMap::new(),
+        });
+        t.targets.insert(extra.to_owned(), file);
+        let (_, bytes) =
+            ocituf_writer::sign_envelope(t.to_signed().unwrap(), signers, Vec::new()).unwrap();
+        self.repo.push(role, &bytes, parent).await.unwrap()
+    }
+
+    /// The newest timestamp version claimed in the registry.
+    pub async fn newest_timestamp(&self) -> u64 {
+        self.versions_claimed("timestamp")
+            .await
+            .into_keys()
+            .max()
+            .unwrap_or(0)
     }
 }

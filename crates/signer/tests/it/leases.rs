@@ -260,7 +260,7 @@ async fn a_leader_whose_lease_was_taken_publishes_nothing_more_until_it_leads_ag
     assert_eq!((st.leading, st.fencing_token), (false, None), "{st:?}");
     assert_eq!(st.leader.as_deref(), Some("intruder"));
     let fate = signer
-        .submit("acme", "app", 2, Duration::from_secs(30))
+        .submit("acme", "app", 2, None, Duration::from_secs(30))
         .await;
     assert!(
         fate.as_ref()
