@@ -476,5 +476,7 @@ async fn batch(
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;
     });
+    // Retention (docs/oci-mapping.md §8) after the publish, never failing it.
+    crate::retention::after_publish(repo, &root.config, &root.counters).await;
     Ok(Outcome::Done)
 }

@@ -5,3 +5,4 @@
 mod fixture;
 mod leases;
 mod publishers;
+mod retention;
