@@ -15,10 +15,11 @@ cd "$(dirname "$0")/.."
 # OCITUF=/path/to/ocituf skips the build (used by the CLI tests to run this script).
 if [ -z "${OCITUF:-}" ]; then
     cargo build --release --locked -p ocituf
-    # Where cargo put it: $CARGO_TARGET_DIR (relative to this directory) when set.
-    TARGET_DIR=${CARGO_TARGET_DIR:-target}
-    case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
-    OCITUF="$TARGET_DIR/release/ocituf"
+    # Where cargo put it, as cargo itself says: honours CARGO_TARGET_DIR,
+    # CARGO_BUILD_TARGET_DIR and build.target-dir of a .cargo/config.toml alike.
+    TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --locked |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    OCITUF="${TARGET_DIR:-$PWD/target}/release/ocituf"
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ocituf-quickstart.XXXXXX")

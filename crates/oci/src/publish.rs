@@ -360,10 +360,31 @@ impl<A: ArtifactStore> Publisher<A> {
     /// deleted. Roles no kept snapshot names are left alone.
     pub async fn prune(&self, retention: &Retention) -> Result<PruneReport, Error> {
         let mut report = PruneReport::default();
+        let snap_bytes = self.prune_online_into(retention, &mut report).await?;
+        self.prune_targets_into(&snap_bytes, &mut report).await?;
+        Ok(report)
+    }
+
+    /// [`Publisher::prune`] of timestamps and snapshots only: two listings whatever the
+    /// number of targets roles, for a signer that publishes often (the timestamp anchor's
+    /// listing is what every client reads first, so it must stay short); targets roles'
+    /// old versions wait for the next full [`Publisher::prune`].
+    pub async fn prune_online(&self, retention: &Retention) -> Result<PruneReport, Error> {
+        let mut report = PruneReport::default();
+        self.prune_online_into(retention, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Timestamps and snapshots by the rule; returns the kept snapshots' bytes.
+    async fn prune_online_into(
+        &self,
+        retention: &Retention,
+        report: &mut PruneReport,
+    ) -> Result<Vec<Vec<u8>>, Error> {
         // Timestamps: newest K by signed version; junk whose content contradicts its hints
         // is deleted, unreadable entries are left alone.
         let (_, ts_bytes) = self
-            .keep_newest("timestamp", retention.keep_timestamps.max(2), &mut report)
+            .keep_newest("timestamp", retention.keep_timestamps.max(2), report)
             .await?;
         // What the kept timestamps name: snapshot versions and hashes.
         let mut snap_refs = Protect::default();
@@ -379,12 +400,20 @@ impl<A: ArtifactStore> Publisher<A> {
                 "snapshot",
                 retention.keep_snapshots.max(2),
                 &snap_refs,
-                &mut report,
+                report,
             )
             .await?;
-        // Targets roles named by the kept snapshots.
+        Ok(snap_bytes)
+    }
+
+    /// Targets roles named by the kept snapshots (`snap_bytes`), by the rule.
+    async fn prune_targets_into(
+        &self,
+        snap_bytes: &[Vec<u8>],
+        report: &mut PruneReport,
+    ) -> Result<(), Error> {
         let mut roles: BTreeMap<String, Protect> = BTreeMap::new();
-        for bytes in &snap_bytes {
+        for bytes in snap_bytes {
             if let Ok(f) = signed_fields("snapshot", bytes) {
                 for (name, (v, sha)) in f.meta {
                     if let Some(role) = name.strip_suffix(".json") {
@@ -404,10 +433,10 @@ impl<A: ArtifactStore> Publisher<A> {
             for listed in self.versions(role).await? {
                 // Hints decide only in the direction of keeping more.
                 let keep = listed.version > newest_reached || protect.covers(&listed);
-                self.keep_or_delete(&listed, keep, &mut report).await?;
+                self.keep_or_delete(&listed, keep, report).await?;
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     async fn keep_or_delete(

@@ -27,6 +27,19 @@ pub(crate) struct Last {
     complete: bool,
     /// When every role was last walked.
     walked: std::time::Instant,
+    /// When every role was last pruned (retention.rs: targets roles at most once per
+    /// `resign-every`).
+    pruned_all: Option<OffsetDateTime>,
+}
+
+/// Prune after a publish (never failing it); targets roles too when a full prune is due.
+async fn prune_after(root: &Root, pruned_all: &mut Option<OffsetDateTime>) {
+    let now = OffsetDateTime::now_utc();
+    let all = pruned_all.is_none_or(|t| now - t >= root.config.resign_every);
+    crate::retention::after_publish(&root.repo, &root.config, &root.counters, all).await;
+    if all {
+        *pruned_all = Some(now);
+    }
 }
 
 /// While submissions keep coming, every role is walked (for versions pushed without one)
@@ -47,7 +60,7 @@ pub(crate) enum Outcome {
 /// number of roles). Otherwise, for a root of trust whose full walk is complete, load the
 /// verified state and publish when it differs from what was last published (versions
 /// pushed without a submission) or re-signing is due; a root too big for the full walk
-/// ([`State::is_complete`] is false) is only re-signed, over its previous snapshot.
+/// ([`State::load_if_bounded`] gives none) is only re-signed, over its previous snapshot.
 pub(crate) async fn batch(
     root: &Root,
     work: &Work,
@@ -85,20 +98,20 @@ pub(crate) async fn batch(
         }
     }
     let walked = std::time::Instant::now();
-    let state = State::load(repo, Some(pin)).await?;
-    let (meta, _) = snapshot_meta(&state);
-    if !state.is_complete() {
+    let Some(state) = State::load_if_bounded(repo, Some(pin)).await? else {
         // From now on only submissions and re-signing (docs/signer.md "Big roots of trust").
         let mut l = Last {
-            meta,
+            meta: last.as_ref().map(|l| l.meta.clone()).unwrap_or_default(),
             at: now,
             complete: false,
             walked,
+            pruned_all: last.as_ref().and_then(|l| l.pruned_all),
         };
         let outcome = publish_submitted(root, work, &mut l, changes, resign_due, fence).await;
         *last = Some(l);
         return outcome;
-    }
+    };
+    let (meta, _) = snapshot_meta(&state);
     let due = match last.as_mut() {
         None => true,
         Some(l) => {
@@ -116,11 +129,13 @@ pub(crate) async fn batch(
     let started = std::time::Instant::now();
     let p = publish_state(repo, &state, &online).await?;
     root.counters.published(started.elapsed());
+    let pruned_all = last.as_ref().and_then(|l| l.pruned_all);
     *last = Some(Last {
         meta,
         at: now,
         complete: true,
         walked,
+        pruned_all,
     });
     root.status.send_modify(|s| {
         s.snapshot_version = Some(p.snapshot_version);
@@ -131,6 +146,10 @@ pub(crate) async fn batch(
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;
     });
+    // After the status: submissions covered by this timestamp are answered first.
+    if let Some(l) = last.as_mut() {
+        prune_after(root, &mut l.pruned_all).await;
+    }
     Ok(Outcome::Done)
 }
 
@@ -241,5 +260,6 @@ async fn publish_submitted(
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;
     });
+    prune_after(root, &mut last.pruned_all).await;
     Ok(Outcome::Done)
 }

@@ -22,10 +22,13 @@
 //! timestamp-expires = "1d"
 //! resign-every = "6h"                # re-sign this long after the last publish
 //! submit-token-sha256 = ["9f86…"]    # sha256 of each bearer token that may POST submissions
+//! keep-timestamps = 4                # retention after each publish (docs/oci-mapping.md §8):
+//! keep-snapshots = 4                 #   the newest K versions kept, K from 2 to 1000
 //! ```
 
 use std::path::{Path, PathBuf};
 
+use ocituf_oci::Retention;
 use ocituf_resolver::ErrorKind;
 use ocituf_writer::when::parse_duration;
 use ocituf_writer::{Error, Result};
@@ -85,6 +88,8 @@ pub struct RootConfig {
     /// The sha256 (lowercase hex) of each bearer token that may submit role versions of
     /// this root of trust over HTTP; none: submissions are refused.
     pub submit_token_sha256: Vec<String>,
+    /// What is pruned after each publish (docs/oci-mapping.md §8).
+    pub retention: Retention,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +120,9 @@ struct RawRoot {
     resign_every: Option<String>,
     #[serde(default)]
     submit_token_sha256: Vec<String>,
+    // Signed, so that a negative value gets our message naming the key, not serde's.
+    keep_timestamps: Option<i64>,
+    keep_snapshots: Option<i64>,
 }
 
 fn config_error(file: &Path, message: impl std::fmt::Display) -> Error {
@@ -150,6 +158,44 @@ fn token_hashes(file: &Path, name: &str, hashes: Vec<String>) -> Result<Vec<Stri
             }
         })
         .collect()
+}
+
+/// How many newest timestamp or snapshot versions retention may keep: at least 2 (the
+/// rule of docs/oci-mapping.md §8, so a client that just read the previous timestamp still
+/// finds what it names), at most what one referrers listing reads back comfortably.
+const KEEP_VERSIONS: std::ops::RangeInclusive<i64> = 2..=1000;
+
+/// The retention of root of trust `name`: `keep-timestamps` and `keep-snapshots`, checked;
+/// unset keys take [`Retention::default`].
+fn retention(
+    file: &Path,
+    name: &str,
+    keep_timestamps: Option<i64>,
+    keep_snapshots: Option<i64>,
+) -> Result<Retention> {
+    let default = Retention::default();
+    let keep = |key: &str, value: Option<i64>, default: usize| match value {
+        None => Ok(default),
+        Some(v) if KEEP_VERSIONS.contains(&v) => {
+            usize::try_from(v).map_err(|_| keep_out_of_range(file, name, key, v))
+        }
+        Some(v) => Err(keep_out_of_range(file, name, key, v)),
+    };
+    Ok(Retention {
+        keep_timestamps: keep("keep-timestamps", keep_timestamps, default.keep_timestamps)?,
+        keep_snapshots: keep("keep-snapshots", keep_snapshots, default.keep_snapshots)?,
+    })
+}
+
+fn keep_out_of_range(file: &Path, name: &str, key: &str, value: i64) -> Error {
+    config_error(
+        file,
+        format!(
+            "root of trust {name:?}: {key} = {value} must be from {} to {} (the newest versions kept after each publish; a client that read the previous timestamp must still find it)",
+            KEEP_VERSIONS.start(),
+            KEEP_VERSIONS.end()
+        ),
+    )
 }
 
 /// `HOSTNAME-PID`: unique among running replicas, and new after a restart (a restarted
@@ -323,6 +369,7 @@ impl Config {
                 ));
             }
             let submit_token_sha256 = token_hashes(file, &r.name, r.submit_token_sha256)?;
+            let retention = retention(file, &r.name, r.keep_timestamps, r.keep_snapshots)?;
             roots.push(RootConfig {
                 name: r.name,
                 repository: r.repository,
@@ -333,6 +380,7 @@ impl Config {
                 timestamp_expires,
                 resign_every,
                 submit_token_sha256,
+                retention,
             });
         }
         Ok(Config {
@@ -424,6 +472,51 @@ mod tests {
         let db = d.database.unwrap();
         assert_eq!(db.lease, std::time::Duration::from_secs(15));
         assert!(db.replica_id.ends_with(&format!("-{}", std::process::id())));
+    }
+
+    #[test]
+    fn retention_defaults_to_the_rule_of_the_mapping_and_takes_each_key() {
+        assert_eq!(
+            parse_with("", "").unwrap().roots[0].retention,
+            Retention::default()
+        );
+        let c = parse_with("", "keep-timestamps = 2\nkeep-snapshots = 10").unwrap();
+        assert_eq!(
+            c.roots[0].retention,
+            Retention {
+                keep_timestamps: 2,
+                keep_snapshots: 10
+            }
+        );
+    }
+
+    #[test]
+    fn a_retention_that_would_keep_too_few_versions_is_refused_naming_the_key() {
+        for (line, key) in [
+            (
+                "keep-timestamps = 1",
+                "keep-timestamps = 1 must be from 2 to 1000",
+            ),
+            (
+                "keep-snapshots = 0",
+                "keep-snapshots = 0 must be from 2 to 1000",
+            ),
+            (
+                "keep-snapshots = -3",
+                "keep-snapshots = -3 must be from 2 to 1000",
+            ),
+            (
+                "keep-timestamps = 100000",
+                "keep-timestamps = 100000 must be from 2",
+            ),
+        ] {
+            let e = parse_with("", line).unwrap_err();
+            assert!(e.message.contains(key), "{line}: {e}");
+            assert!(e.message.contains("root of trust \"acme\""), "{line}: {e}");
+        }
+        // Not a number: toml's own message, which shows the line with the key.
+        let e = parse_with("", "keep-timestamps = \"four\"").unwrap_err();
+        assert!(e.message.contains("keep-timestamps"), "{e}");
     }
 
     #[test]

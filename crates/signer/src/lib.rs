@@ -26,7 +26,8 @@
 //! [`fate`] (what a submitted version is: accepted, conflict, rejected), [`http`] (health, metrics, status and the live site pages), [`metrics`] (counters
 //! and histograms), [`lock`]
 //! (the single-instance lock), [`lease`] (leases in PostgreSQL for several replicas),
-//! `leader` (a worker's turns as follower or leader on those leases).
+//! `leader` (a worker's turns as follower or leader on those leases), [`retention`] (pruning
+//! by the retention rule after each publish).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -41,6 +42,7 @@ mod leader;
 pub mod lease;
 pub mod lock;
 pub mod metrics;
+pub mod retention;
 pub mod service;
 
 pub use config::{Config, DatabaseConfig, RootConfig};

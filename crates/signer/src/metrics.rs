@@ -60,6 +60,8 @@ pub struct Counters {
     waiting: AtomicU64,
     submissions: Mutex<Histogram>,
     publishes: Mutex<Histogram>,
+    pruned: AtomicU64,
+    prune_failures: AtomicU64,
 }
 
 /// A snapshot of [`Counters`].
@@ -71,6 +73,10 @@ pub struct RootMetrics {
     pub submission_seconds: Histogram,
     /// How long one publish (snapshot and timestamp pushed) took.
     pub publish_seconds: Histogram,
+    /// Role versions retention deleted (crate::retention).
+    pub pruned: u64,
+    /// Prunes that failed (the publishes before them stand).
+    pub prune_failures: u64,
 }
 
 /// Counts one waiting submission for as long as it lives.
@@ -100,6 +106,14 @@ impl Counters {
         }
     }
 
+    pub fn pruned(&self, deleted: u64) {
+        self.pruned.fetch_add(deleted, Ordering::Relaxed);
+    }
+
+    pub fn prune_failed(&self) {
+        self.prune_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn read(&self) -> RootMetrics {
         RootMetrics {
             waiting: self.waiting.load(Ordering::Relaxed),
@@ -109,6 +123,8 @@ impl Counters {
                 .map(|h| h.clone())
                 .unwrap_or_default(),
             publish_seconds: self.publishes.lock().map(|h| h.clone()).unwrap_or_default(),
+            pruned: self.pruned.load(Ordering::Relaxed),
+            prune_failures: self.prune_failures.load(Ordering::Relaxed),
         }
     }
 }
@@ -180,6 +196,26 @@ fn counter_families(out: &mut String, roots: &[MetricsOf]) {
         roots
             .iter()
             .filter_map(|r| r.status.fencing_token.map(|t| (root(&r.name), token(t))))
+            .collect(),
+    );
+    family(
+        out,
+        "ocituf_signer_pruned_total",
+        "counter",
+        "Role versions deleted by the retention rule after a publish.",
+        roots
+            .iter()
+            .map(|r| (root(&r.name), as_f(r.counters.pruned)))
+            .collect(),
+    );
+    family(
+        out,
+        "ocituf_signer_prune_failures_total",
+        "counter",
+        "Prunes that failed (the publish before each one stands; the next publish prunes again).",
+        roots
+            .iter()
+            .map(|r| (root(&r.name), as_f(r.counters.prune_failures)))
             .collect(),
     );
     histogram(
@@ -331,6 +367,7 @@ mod tests {
         };
         let mut counters = RootMetrics {
             waiting: 2,
+            pruned: 9,
             ..RootMetrics::default()
         };
         counters
@@ -362,6 +399,10 @@ mod tests {
         );
         assert!(
             m.contains("ocituf_signer_submission_seconds_count{root_of_trust=\"a\\\"b\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("ocituf_signer_pruned_total{root_of_trust=\"a\\\"b\"} 9"),
             "{m}"
         );
         assert!(

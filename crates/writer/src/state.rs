@@ -87,9 +87,20 @@ impl State {
     /// # Errors
     /// The root chain does not verify or start at `pin`, malformed metadata, registry failures.
     pub async fn load(repo: &MetaRepo, pin: Option<&Pin>) -> Result<Self> {
+        Self::load_if_bounded(repo, pin)
+            .await?
+            .ok_or_else(too_many_roles)
+    }
+
+    /// [`State::load`], or `None` when the root of trust has more roles than a full read
+    /// holds ([`MAX_ROLES_WALKED`]): for the online signer, which then publishes such a root
+    /// only from the role versions submitted to it.
+    ///
+    /// # Errors
+    /// As [`State::load`], except the refusal past the bound.
+    pub async fn load_if_bounded(repo: &MetaRepo, pin: Option<&Pin>) -> Result<Option<Self>> {
         let mut state = Self::load_root(repo, pin).await?;
-        state.walk(repo, None).await?;
-        Ok(state)
+        Ok(state.walk(repo, None).await?.then_some(state))
     }
 
     /// Only the roles that the delegation search of TUF 5.6.7 visits for `names`, each read
@@ -158,6 +169,7 @@ impl State {
         seed: u64,
     ) -> Result<Self> {
         let mut state = Self::load_root(repo, pin).await?;
+        // A sampled walk never stops at the bound (it reads a bounded number of bins).
         state.walk(repo, Some((sample, seed))).await?;
         state.complete &= state.bins.iter().all(|b| b.sampled.len() as u64 >= b.count);
         Ok(state)
@@ -203,8 +215,9 @@ impl State {
     }
 
     /// Read every role the delegations reach, in pre-order; with `sample` = (n, seed), only
-    /// n bins of each succinct delegation.
-    async fn walk(&mut self, repo: &MetaRepo, sample: Option<(u64, u64)>) -> Result<()> {
+    /// n bins of each succinct delegation. `false`: a full walk (no sample) stopped at
+    /// [`MAX_ROLES_WALKED`], and the state must not be used.
+    async fn walk(&mut self, repo: &MetaRepo, sample: Option<(u64, u64)>) -> Result<bool> {
         let top = Authority::of_top_level(&self.root, "targets")?;
         let mut stack = vec![("targets".to_owned(), top)];
         while let Some((role, auth)) = stack.pop() {
@@ -213,7 +226,7 @@ impl State {
             }
             if self.order.len() >= MAX_ROLES_WALKED {
                 if sample.is_none() {
-                    return Err(too_many_roles());
+                    return Ok(false);
                 }
                 self.complete = false;
                 continue;
@@ -235,7 +248,7 @@ impl State {
                     let count = s.bin_count().min(MAX_BINS_LOADED);
                     if count < s.bin_count() {
                         if sample.is_none() {
-                            return Err(too_many_roles());
+                            return Ok(false);
                         }
                         self.complete = false;
                     }
@@ -270,7 +283,7 @@ impl State {
                 stack.push(c);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The delegation search of TUF 5.6.7 for `path` over the roles read so far. With

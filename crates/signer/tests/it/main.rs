@@ -6,3 +6,4 @@ mod fates;
 mod fixture;
 mod leases;
 mod publishers;
+mod retention;
