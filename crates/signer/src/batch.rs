@@ -27,19 +27,14 @@ pub(crate) struct Last {
     complete: bool,
     /// When every role was last walked.
     walked: std::time::Instant,
-    /// When every role was last pruned (retention.rs: targets roles at most once per
-    /// `resign-every`).
-    pruned_all: Option<OffsetDateTime>,
 }
 
-/// Prune after a publish (never failing it); targets roles too when a full prune is due.
-async fn prune_after(root: &Root, pruned_all: &mut Option<OffsetDateTime>) {
-    let now = OffsetDateTime::now_utc();
-    let all = pruned_all.is_none_or(|t| now - t >= root.config.resign_every);
-    crate::retention::after_publish(&root.repo, &root.config, &root.counters, all).await;
-    if all {
-        *pruned_all = Some(now);
-    }
+/// Prune after a publish, never failing it: timestamps and snapshots only. Targets roles
+/// never: publishers build on their versions concurrently (a pruned rival that a publisher's
+/// parent names gets its next version rejected as a bad parent, seen in the 16-publisher
+/// test).
+async fn prune_after(root: &Root) {
+    crate::retention::after_publish(&root.repo, &root.config, &root.counters, false).await;
 }
 
 /// While submissions keep coming, every role is walked (for versions pushed without one)
@@ -105,7 +100,6 @@ pub(crate) async fn batch(
             at: now,
             complete: false,
             walked,
-            pruned_all: last.as_ref().and_then(|l| l.pruned_all),
         };
         let outcome = publish_submitted(root, work, &mut l, changes, resign_due, fence).await;
         *last = Some(l);
@@ -129,13 +123,11 @@ pub(crate) async fn batch(
     let started = std::time::Instant::now();
     let p = publish_state(repo, &state, &online).await?;
     root.counters.published(started.elapsed());
-    let pruned_all = last.as_ref().and_then(|l| l.pruned_all);
     *last = Some(Last {
         meta,
         at: now,
         complete: true,
         walked,
-        pruned_all,
     });
     root.status.send_modify(|s| {
         s.snapshot_version = Some(p.snapshot_version);
@@ -147,9 +139,7 @@ pub(crate) async fn batch(
         s.publishes += 1;
     });
     // After the status: submissions covered by this timestamp are answered first.
-    if let Some(l) = last.as_mut() {
-        prune_after(root, &mut l.pruned_all).await;
-    }
+    prune_after(root).await;
     Ok(Outcome::Done)
 }
 
@@ -260,6 +250,6 @@ async fn publish_submitted(
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;
     });
-    prune_after(root, &mut last.pruned_all).await;
+    prune_after(root).await;
     Ok(Outcome::Done)
 }
