@@ -29,14 +29,6 @@ pub(crate) struct Last {
     walked: std::time::Instant,
 }
 
-/// Prune after a publish, never failing it: timestamps and snapshots only. Targets roles
-/// never: publishers build on their versions concurrently (a pruned rival that a publisher's
-/// parent names gets its next version rejected as a bad parent, seen in the 16-publisher
-/// test).
-async fn prune_after(root: &Root) {
-    crate::retention::after_publish(&root.repo, &root.config, &root.counters, false).await;
-}
-
 /// While submissions keep coming, every role is walked (for versions pushed without one)
 /// at most once in this many turns: a walk of many bins takes seconds, and submissions
 /// queued behind it wait.
@@ -139,7 +131,7 @@ pub(crate) async fn batch(
         s.publishes += 1;
     });
     // After the status: submissions covered by this timestamp are answered first.
-    prune_after(root).await;
+    crate::retention::after_publish(&root.repo, &root.config, &root.counters).await;
     Ok(Outcome::Done)
 }
 
@@ -250,6 +242,6 @@ async fn publish_submitted(
         s.timestamp_expires = Some(online.timestamp_expires);
         s.publishes += 1;
     });
-    prune_after(root).await;
+    crate::retention::after_publish(&root.repo, &root.config, &root.counters).await;
     Ok(Outcome::Done)
 }

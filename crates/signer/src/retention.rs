@@ -1,13 +1,12 @@
 //! Retention after each publish: the signer deletes the role versions that the retention
 //! rule of docs/oci-mapping.md §8 lets go, so a root of trust that re-signs every few hours
-//! does not grow without bound. The rule itself is [`ocituf_oci::Publisher::prune`] (never a
-//! root; the newest `keep-timestamps` timestamps and `keep-snapshots` snapshots, and every
-//! snapshot a kept timestamp names; every version of a targets role that a kept snapshot
-//! lists or that is newer than all of them); this module only runs it at the right moment
-//! and reports what it did.
+//! does not grow without bound. The rule itself is [`ocituf_oci::Publisher::prune_online`]
+//! (the newest `keep-timestamps` timestamps and `keep-snapshots` snapshots, and every
+//! snapshot a kept timestamp names; never a root or a targets-role version, see [`prune`]);
+//! this module only runs it at the right moment and reports what it did.
 //!
-//! When: right after a successful publish (targets roles at most once per `resign-every`,
-//! see [`after_publish`]), inside the batch, so a fenced leader (whose batch
+//! What: timestamps and snapshots only (see [`prune`]). When: right after a successful
+//! publish, inside the batch, so a fenced leader (whose batch
 //! is stopped where it is) deletes nothing, and the one writer of the online roles is also
 //! the one that prunes them. A prune that fails never fails the publish: the new timestamp
 //! is out and clients see it; the failure is logged, counted
@@ -32,41 +31,36 @@ use ocituf_writer::{Error, MetaRepo, Result};
 use crate::config::RootConfig;
 use crate::metrics::Counters;
 
-/// Prune the root of trust in `repo` by `retention`.
+/// Prune the root of trust in `repo` by `retention`: timestamps and snapshots only
+/// ([`Publisher::prune_online`]: two listings, whatever the number of targets roles).
+/// Targets-role versions never: publishers build on them concurrently, and a pruned rival
+/// that a publisher's parent names gets its next version rejected as a bad parent (seen in
+/// the 16-publisher test).
 ///
 /// # Errors
 /// A registry failure while listing, reading or deleting (kind `Network`); whatever was
 /// deleted before it stays deleted, and a later prune carries on.
-/// With `all` false, only timestamps and snapshots ([`Publisher::prune_online`]: two
-/// listings, whatever the number of targets roles).
-pub async fn prune(repo: &MetaRepo, retention: &Retention, all: bool) -> Result<PruneReport> {
-    let publisher = Publisher::new(&repo.store, repo.name.clone());
-    let report = if all {
-        publisher.prune(retention).await
-    } else {
-        publisher.prune_online(retention).await
-    };
-    report.map_err(|e| {
-        Error::wrap(
-            ErrorKind::Network,
-            format!(
-                "could not prune {:?} by its retention rule ({})",
-                repo.name.as_str(),
-                repo.location
-            ),
-            e,
-        )
-    })
+pub async fn prune(repo: &MetaRepo, retention: &Retention) -> Result<PruneReport> {
+    Publisher::new(&repo.store, repo.name.clone())
+        .prune_online(retention)
+        .await
+        .map_err(|e| {
+            Error::wrap(
+                ErrorKind::Network,
+                format!(
+                    "could not prune {:?} by its retention rule ({})",
+                    repo.name.as_str(),
+                    repo.location
+                ),
+                e,
+            )
+        })
 }
 
 /// What the batch calls after a successful publish: prune by the root's retention, log and
 /// count the outcome, and never fail (the publish stands whatever happens here).
-/// Timestamps and snapshots are pruned after every publish (clients list the timestamp
-/// anchor first: it must stay short); targets roles, one listing each, only when `all`
-/// (the batch asks at most once per `resign-every`, so a root of trust with thousands of
-/// bins does not list every bin per publish).
-pub async fn after_publish(repo: &MetaRepo, root: &RootConfig, counters: &Counters, all: bool) {
-    match prune(repo, &root.retention, all).await {
+pub async fn after_publish(repo: &MetaRepo, root: &RootConfig, counters: &Counters) {
+    match prune(repo, &root.retention).await {
         Ok(report) => {
             counters.pruned(report.deleted.len() as u64);
             if !report.deleted.is_empty() {
