@@ -22,7 +22,8 @@
 //! stores `verify --json` reports its metadata store calls and metadata bytes.
 //!
 //! Run: `cargo bench -p ocituf --bench scale -- [N...]` (default `10000 100000`), with
-//! `SCALE_STORES=layout,distribution` and `SCALE_FORMS=classic,merkle` to choose. Prints a
+//! `SCALE_STORES=layout,distribution` (or `referrers`: the registry with the native referrers
+//! API) and `SCALE_FORMS=classic,merkle` to choose. Prints a
 //! table on stdout.
 
 #![allow(clippy::cast_precision_loss)]
@@ -34,7 +35,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use ocituf_resolver::RepositoryReference;
 use ocituf_testkit::AdversarialProxy;
-use ocituf_testkit::{Distribution, DistributionOptions};
+use ocituf_testkit::{Distribution, DistributionOptions, ReferrersOptions, ReferrersRegistry};
 use ocituf_tuf::crypto::Signer;
 use ocituf_writer::authority::Authority;
 use ocituf_writer::online::{publish_changes, OnlineKeys};
@@ -91,6 +92,16 @@ struct Place {
 }
 
 impl Place {
+    /// A registry at `addr`: the CLI through a counting proxy, the generator straight.
+    fn behind_proxy(addr: &str, limit: std::time::Duration) -> Self {
+        let proxy = AdversarialProxy::start_for(addr, limit);
+        Place {
+            cli: format!("{}/", proxy.addr()),
+            direct: format!("{addr}/"),
+            proxy: Some(proxy),
+        }
+    }
+
     fn counts(&self) -> (u64, u64) {
         self.proxy
             .as_ref()
@@ -411,7 +422,8 @@ fn main() -> Result<()> {
                     other => bail!("SCALE_FORMS: unknown form {other:?}"),
                 };
                 let dir = tempfile::tempdir()?;
-                let mut registry = None;
+                // The registry lives until the row is measured (dropping it stops it).
+                let mut registry: Option<Box<dyn std::any::Any>> = None;
                 let place = match store {
                     "layout" => {
                         let p = format!("oci:{}:", dir.path().join("reg").display());
@@ -428,13 +440,18 @@ fn main() -> Result<()> {
                             time_limit: limit,
                             ..DistributionOptions::default()
                         });
-                        let proxy = AdversarialProxy::start_for(r.addr(), limit);
-                        let place = Place {
-                            cli: format!("{}/", proxy.addr()),
-                            direct: format!("{}/", r.addr()),
-                            proxy: Some(proxy),
-                        };
-                        registry = Some(r);
+                        let place = Place::behind_proxy(r.addr(), limit);
+                        registry = Some(Box::new(r));
+                        place
+                    }
+                    "referrers" => {
+                        let limit = std::time::Duration::from_secs(time_limit_minutes()? * 60);
+                        let r = ReferrersRegistry::start_with(ReferrersOptions {
+                            time_limit: limit,
+                            ..ReferrersOptions::default()
+                        });
+                        let place = Place::behind_proxy(r.addr(), limit);
+                        registry = Some(Box::new(r));
                         place
                     }
                     other => bail!("SCALE_STORES: unknown store {other:?}"),

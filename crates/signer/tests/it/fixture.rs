@@ -20,6 +20,10 @@ use time::{Duration, OffsetDateTime};
 pub enum Registry {
     Distribution(Distribution),
     Referrers(ReferrersRegistry),
+    /// A registry behind a counting pass-through proxy (the throughput bench): clients are
+    /// given the proxy's address.
+    #[allow(dead_code)]
+    Counted(Box<Registry>, ocituf_testkit::AdversarialProxy),
 }
 
 impl Registry {
@@ -27,6 +31,7 @@ impl Registry {
         match self {
             Registry::Distribution(r) => r.addr(),
             Registry::Referrers(r) => r.addr(),
+            Registry::Counted(_, proxy) => proxy.addr(),
         }
     }
 }
@@ -48,6 +53,9 @@ pub struct Org {
     pub dir: tempfile::TempDir,
     pub repo: MetaRepo,
     pub pin: Pin,
+    /// Where the signer reaches the registry, when not where the publishers do (the
+    /// throughput bench counts the two sides apart).
+    pub signer_registry: Option<String>,
 }
 
 fn pem(k: &PrivateKey) -> String {
@@ -118,6 +126,7 @@ impl Org {
             dir,
             repo,
             pin,
+            signer_registry: None,
         }
     }
 
@@ -125,7 +134,9 @@ impl Org {
     pub fn config_text(&self) -> String {
         format!(
             "lock-file = \"signer.lock\"\npoll-interval = \"1s\"\n\n[[root-of-trust]]\nname = \"acme\"\nrepository = \"{}/acme/tuf\"\nroot = \"root.json\"\nsnapshot-key = \"online.pem\"\ntimestamp-key = \"online.pem\"\nsnapshot-expires = \"7d\"\ntimestamp-expires = \"1d\"\nresign-every = \"6h\"\n",
-            self.registry.addr()
+            self.signer_registry
+                .as_deref()
+                .unwrap_or_else(|| self.registry.addr())
         )
     }
 
