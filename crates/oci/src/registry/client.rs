@@ -424,7 +424,8 @@ impl RegistryClient {
         Ok(token)
     }
 
-    /// Send one request with authentication, retries on 429/5xx/connection failures with
+    /// Send one request with authentication, retries on 429/5xx/connection failures (a
+    /// connection closed before any answer only for idempotent methods) with
     /// exponential backoff and jitter (honouring `Retry-After`), and counting.
     ///
     /// The caller looks at the status; only a 401 that survives authentication is an error.
@@ -459,7 +460,13 @@ impl RegistryClient {
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(source) => {
-                    if (source.is_connect() || source.is_timeout())
+                    // Not connected, or timed out: sent again. Closed before any answer
+                    // (hyper's IncompleteMessage, a kept-alive connection the registry or
+                    // a load balancer dropped as the request arrived): sent again only
+                    // when repeating it is harmless (GET, HEAD, PUT, DELETE), not a POST.
+                    let idempotent = req.method != Method::POST && req.method != Method::PATCH;
+                    let hung_up = source.is_request() && idempotent;
+                    if (source.is_connect() || source.is_timeout() || hung_up)
                         && retries < self.inner.opts.max_retries
                     {
                         tokio::time::sleep(self.backoff(retries)).await;

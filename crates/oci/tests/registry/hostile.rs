@@ -320,6 +320,49 @@ async fn transient_429_and_503_are_retried_until_success() {
     assert_eq!(client.request_count(), 4);
 }
 
+/// A registry (or a load balancer before it) that closes a kept-alive connection as the
+/// request arrives: a read is sent again and succeeds; an upload `POST`, which the registry
+/// may have acted on, is not repeated and fails with the transport error.
+#[tokio::test]
+async fn a_connection_closed_before_any_answer_is_retried_for_reads_only() {
+    let hang_up = || FakeResponse {
+        body: Body::HangUp,
+        ..FakeResponse::new(200)
+    };
+    let fake = hostile_fake_registry(move |_, n| match n {
+        0 | 1 => hang_up(),
+        _ => FakeResponse::new(200).body("ok"),
+    })
+    .await;
+    let (client, repo) = repo_on(&fake, opts());
+    let got = repo.get_blob(&Digest::of(b"ok"), 10).await.unwrap();
+    assert_eq!(got.as_deref(), Some(&b"ok"[..]));
+    assert_eq!(client.request_count(), 3);
+
+    let fake = hostile_fake_registry(move |req, _| {
+        if req.method == "POST" {
+            hang_up()
+        } else {
+            FakeResponse::new(404)
+        }
+    })
+    .await;
+    let (_, repo) = repo_on(&fake, opts());
+    let err = repo.put_blob(b"new").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Registry(RegistryError::Transport { ref method, .. }) if method == "POST"),
+        "{err:?}"
+    );
+    let posts = fake
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "the upload was sent again");
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured_and_capped() {
     let fake = hostile_fake_registry(|_, n| match n {

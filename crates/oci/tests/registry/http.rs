@@ -35,6 +35,9 @@ pub enum Body {
     Drip,
     /// No answer at all: the connection stays open and silent.
     Stall,
+    /// No answer at all: the connection is closed once the request is read (a server or
+    /// load balancer dropping a kept-alive connection as a request arrives).
+    HangUp,
 }
 
 pub struct FakeResponse {
@@ -208,6 +211,7 @@ async fn write_response(
         Body::Stall => {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
+        Body::HangUp => return sock.shutdown().await,
     }
     sock.flush().await
 }
