@@ -11,6 +11,9 @@
 //! push time is printed beside it). After each run, 16 tasks send HEAD requests to the
 //! registry for 3 s: its capacity for the cheapest request, measured in the same run.
 //!
+//! `BENCH_REGISTRY=referrers`: the registry with the native referrers API instead (no
+//! fallback index to rewrite per push).
+//!
 //! `BENCH_COUNT=1`: the publishers and the signer each reach the registry through a
 //! counting pass-through proxy (testkit's `AdversarialProxy`, no rule), and the bench
 //! prints HTTP requests per signed image on each side with their mix by kind (the proxies
@@ -175,22 +178,23 @@ async fn sign_all(
 }
 
 async fn run(publishers: usize, images: usize, bins: Option<u32>, counting: bool) -> Run {
-    let distribution = ocituf_testkit::Distribution::start();
-    let direct = distribution.addr().to_owned();
+    let upstream = if std::env::var("BENCH_REGISTRY").is_ok_and(|r| r == "referrers") {
+        Registry::Referrers(ocituf_testkit::ReferrersRegistry::start())
+    } else {
+        Registry::Distribution(ocituf_testkit::Distribution::start())
+    };
+    let direct = upstream.addr().to_owned();
     let proxy =
         |addr: &str| ocituf_testkit::AdversarialProxy::start_for(addr, Duration::from_secs(3600));
     let (registry, signer_proxy) = if counting {
         let publishers_proxy = proxy(&direct);
         let signer_proxy = proxy(&direct);
         (
-            Registry::Counted(
-                Box::new(Registry::Distribution(distribution)),
-                publishers_proxy,
-            ),
+            Registry::Counted(Box::new(upstream), publishers_proxy),
             Some(signer_proxy),
         )
     } else {
-        (Registry::Distribution(distribution), None)
+        (upstream, None)
     };
     let mut org = Org::with_bins(registry, bins).await;
     org.signer_registry = signer_proxy.as_ref().map(|p| p.addr().to_owned());
