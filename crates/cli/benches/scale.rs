@@ -137,7 +137,7 @@ fn in_days(days: i64) -> OffsetDateTime {
 
 fn load_key(home: &Path, name: &str) -> Result<Box<dyn Signer>> {
     ocituf_writer::keys::load_signer(&home.join(name).display().to_string())
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .map_err(anyhow::Error::from)
 }
 
 async fn publish_bins(
@@ -149,13 +149,13 @@ async fn publish_bins(
     let (root, _) = repo
         .root_chain(Some(pin))
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     // The bin's delegator is `app`, whose keys are the bins' keys: read it to get them.
-    let top = Authority::of_top_level(&root, "targets").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let top = Authority::of_top_level(&root, "targets").map_err(anyhow::Error::from)?;
     let targets = repo
         .newest("targets", &top)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     let targets = targets.context("no targets")?;
     let t = <ocituf_tuf::metadata::Targets as ocituf_tuf::metadata::Role>::from_signed(
         &targets.envelope.signed,
@@ -175,7 +175,7 @@ async fn publish_bins(
     let app = repo
         .newest("app", &app_auth)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     let app = app.context("no app version")?;
     let app = <ocituf_tuf::metadata::Targets as ocituf_tuf::metadata::Role>::from_signed(
         &app.envelope.signed,
@@ -192,7 +192,7 @@ async fn publish_bins(
         let found = repo
             .newest(role, &bin_auth)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(anyhow::Error::from)?;
         let found = found.context("the signed bin is not there")?;
         ensure!(
             found.version == *version,
@@ -209,7 +209,7 @@ async fn publish_bins(
     };
     publish_changes(repo, Some(pin), &keys, &changes)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     Ok(())
 }
 
@@ -319,7 +319,7 @@ async fn one(place: &Place, n: u64, merkle: bool) -> Result<Row> {
     let started = Instant::now();
     let repo_ref = RepositoryReference::parse(&format!("{}acme/tuf", place.direct))?;
     let repo = MetaRepo::open(&repo_ref, "acme", &ocituf_oci::RegistryOptions::default())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     let pin = Pin::Bytes(std::fs::read(h.join("acme.root.json"))?);
     let images_n = usize::try_from(n / 2)?;
     let per_repo = 10;
@@ -337,7 +337,7 @@ async fn one(place: &Place, n: u64, merkle: bool) -> Result<Row> {
         8,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    .map_err(anyhow::Error::from)?;
     let keys = OnlineKeys {
         snapshot: online.as_ref(),
         timestamp: online.as_ref(),
@@ -346,7 +346,7 @@ async fn one(place: &Place, n: u64, merkle: bool) -> Result<Row> {
     };
     publish_changes(&repo, Some(&pin), &keys, &found)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(anyhow::Error::from)?;
     let mut row = Row {
         generate_s: started.elapsed().as_secs_f64(),
         bins,

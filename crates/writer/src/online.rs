@@ -63,6 +63,7 @@ pub(crate) async fn push_online(
         extra,
     };
     let (_, snap_bytes) = sign_envelope(to_value(&snapshot)?, &[keys.snapshot], Vec::new())?;
+    check_readable(&snapshot, snap_bytes.len())?;
     repo.push("snapshot", &snap_bytes, None).await?;
     let timestamp = Timestamp {
         spec_version: SPEC_VERSION.to_owned(),
@@ -77,6 +78,23 @@ pub(crate) async fn push_online(
     let (_, ts_bytes) = sign_envelope(to_value(&timestamp)?, &[keys.timestamp], Vec::new())?;
     repo.push("timestamp", &ts_bytes, None).await?;
     Ok(())
+}
+
+/// A snapshot larger than readers fetch ([`crate::MAX_METADATA_LEN`]) would be pushed and
+/// then refused by every client: it is refused here, before anything is pushed.
+fn check_readable(snapshot: &Snapshot, len: usize) -> Result<()> {
+    if len as u64 <= crate::MAX_METADATA_LEN {
+        return Ok(());
+    }
+    Err(fail(
+        crate::ErrorKind::Config,
+        format!(
+            "snapshot version {} would be {len} bytes listing {} roles, more than the {} bytes clients fetch: nothing was published. A root of trust this large needs Merkle snapshots (`ocituf init --snapshot-merkle`, docs/oci-mapping.md section 11), or fewer hash bins",
+            snapshot.version,
+            snapshot.meta.len(),
+            crate::MAX_METADATA_LEN
+        ),
+    ))
 }
 
 /// Publish a new snapshot over the newest verified version of every targets role the
@@ -367,4 +385,49 @@ fn check_no_rollback(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A classic snapshot of ~130,000 bins (a million images) is over what clients fetch:
+    /// published, it would freeze every client on the snapshot before it.
+    #[tokio::test]
+    async fn a_snapshot_too_large_for_clients_is_refused_before_anything_is_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = ocituf_resolver::RepositoryReference::parse(&format!(
+            "oci:{}:tuf",
+            dir.path().join("layout").display()
+        ))
+        .unwrap();
+        let repo =
+            MetaRepo::open(&reference, "acme", &ocituf_oci::RegistryOptions::default()).unwrap();
+        let meta: BTreeMap<String, MetaFile> = (0..131_072u32)
+            .map(|i| {
+                (
+                    format!("app-{i:05x}.json"),
+                    sha256_meta(1, &i.to_be_bytes()),
+                )
+            })
+            .collect();
+        let key = ocituf_tuf::crypto::PrivateKey::ed25519_from_seed([7; 32]).unwrap();
+        let in_a_day = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let keys = OnlineKeys {
+            snapshot: &key,
+            timestamp: &key,
+            snapshot_expires: in_a_day,
+            timestamp_expires: in_a_day,
+        };
+        let err = push_online(&repo, meta, BTreeMap::new(), 2, 2, &keys)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains("--snapshot-merkle"), "{err}");
+        assert!(err.to_string().contains("131072 roles"), "{err}");
+        assert!(
+            !dir.path().join("layout").join("index.json").exists(),
+            "something was pushed"
+        );
+    }
 }
