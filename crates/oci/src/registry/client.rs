@@ -464,8 +464,7 @@ impl RegistryClient {
                     // (hyper's IncompleteMessage, a kept-alive connection the registry or
                     // a load balancer dropped as the request arrived): sent again only
                     // when repeating it is harmless (GET, HEAD, PUT, DELETE), not a POST.
-                    let idempotent = req.method != Method::POST && req.method != Method::PATCH;
-                    let hung_up = source.is_request() && idempotent;
+                    let hung_up = source.is_request() && req.method.is_idempotent();
                     if (source.is_connect() || source.is_timeout() || hung_up)
                         && retries < self.inner.opts.max_retries
                     {
