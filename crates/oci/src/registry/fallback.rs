@@ -12,19 +12,19 @@
 //!    index) and makes it discoverable from `/tags/list` (sorted, so `last=sha256-<subject
 //!    hex>` starts the listing at the subject's tags; distribution 2.8 ignores `n` and `last`
 //!    and answers every tag of the repository, 2.5 MB at 29,000 tags).
-//! 2. **The index is a derived aggregate.** A writer reads the index, writes it with its
-//!    entry added, waits a short random time, and reads the index and the unique tags; it
-//!    writes the union of all it knows and repeats until one read shows every entry it knows
-//!    of (its own, those it ever saw in the index, those the tags name), for at most
-//!    `fallback_max_rounds` rounds. Why this loses nothing: take the last PUT of the index;
-//!    its writer's next read sees that PUT and the tags of every referrer tagged before it,
-//!    and would have written again had anything been missing. A referrer tagged after that PUT has a writer whose own PUT would come later — unless
-//!    another writer's read already included it, in which case that PUT came before the
-//!    last one and the last writer's check covered it. The argument assumes a read after a
-//!    write sees it (true of one distribution instance on a filesystem; a registry on
-//!    eventually consistent storage narrows it to "repaired by the next writer or
-//!    reconcile"). A writer that gives up (`FallbackContention`) leaves its referrer stored
-//!    and tagged, so the next writer or a reconcile lists it.
+//! 2. **The index is a derived aggregate.** A writer reads the index, writes it with its entry
+//!    added, waits a short random time, and reads the index and the unique tags; it writes the
+//!    union of all it knows and repeats until one read shows every entry it knows of (its own,
+//!    those it ever saw in the index, those the tags name), for at most `fallback_max_rounds`
+//!    rounds. Why this loses nothing: take the last PUT of the index; its writer's next read
+//!    sees that PUT and the tags of every referrer tagged before it, and would have written
+//!    again had anything been missing. A referrer tagged after that PUT has a writer whose own
+//!    PUT would come later — unless another writer's read already included it, in which case
+//!    that PUT came before the last one and the last writer's check covered it. The argument
+//!    assumes a read after a write sees it (true of one distribution instance on a filesystem;
+//!    a registry on eventually consistent storage narrows it to "repaired by the next writer or
+//!    reconcile"). A writer that gives up (`FallbackContention`) leaves its referrer stored and
+//!    tagged, so the next writer or a reconcile lists it.
 //! 3. **Repair on demand.** [`super::FallbackReads::MergeUniqueTags`] merges the tags into
 //!    what `referrers()` returns; [`super::RegistryRepo::reconcile_referrers`] rewrites the
 //!    index. Needed only after a writer crashed between tagging and indexing, or after a
