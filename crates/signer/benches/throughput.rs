@@ -14,6 +14,9 @@
 //! `BENCH_REGISTRY=referrers`: the registry with the native referrers API instead (no
 //! fallback index to rewrite per push).
 //!
+//! `BENCH_BATCH=K`: each publisher signs its images K per run (`ocituf sign IMAGE...`: one
+//! new version per touched role) and submits what each run wrote; default 1.
+//!
 //! `BENCH_COUNT=1`: the publishers and the signer each reach the registry through a
 //! counting pass-through proxy (testkit's `AdversarialProxy`, no rule), and the bench
 //! prints HTTP requests per signed image on each side with their mix by kind (the proxies
@@ -121,13 +124,15 @@ async fn registry_heads_per_s(addr: &str, tag: &str) -> f64 {
     n as f64 / 3.0
 }
 
-/// P publishers each sign their pushed images in turn and wait for them to be visible:
-/// sign-to-visible latencies and their signing parts.
+/// P publishers each sign their pushed images in turn, `batch` per sign (one version per
+/// touched role, as `ocituf sign IMAGE...` does), and wait for them to be visible:
+/// sign-to-visible latencies (one per image, that of its sign) and their signing parts.
 async fn sign_all(
     org: &Arc<Org>,
     signer: &Arc<ocituf_signer::Signer>,
     publishers: usize,
     images: usize,
+    batch: usize,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let mut tasks = Vec::new();
     for p in 0..publishers {
@@ -135,12 +140,13 @@ async fn sign_all(
         let signer = Arc::clone(signer);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            for i in 0..images {
-                let tag = format!("p{p}-i{i}");
+            let tags: Vec<String> = (0..images).map(|i| format!("p{p}-i{i}")).collect();
+            for chunk in tags.chunks(batch.max(1)) {
+                let names: Vec<&str> = chunk.iter().map(String::as_str).collect();
                 let t = Instant::now();
-                let written = org.sign_all(&tag).await;
+                let written = org.sign_batch(&names).await;
                 let signing = t.elapsed();
-                // The two bins of an image are submitted at once, as a CI job would.
+                // Every role version written is submitted at once, as a CI job would.
                 let mut submits = tokio::task::JoinSet::new();
                 for (role, version) in written {
                     let signer = signer.clone();
@@ -150,16 +156,18 @@ async fn sign_all(
                             .await
                     });
                 }
+                let first = &chunk[0];
                 while let Some(fate) = submits.join_next().await {
                     let fate = fate
                         .expect("a submission panicked")
-                        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+                        .unwrap_or_else(|e| panic!("{first}: {e}"));
                     assert!(
                         matches!(fate, ocituf_signer::Fate::Accepted { .. }),
-                        "{tag}: {fate:?}"
+                        "{first}: {fate:?}"
                     );
                 }
-                latencies.push((t.elapsed(), signing));
+                let visible = t.elapsed();
+                latencies.extend(chunk.iter().map(|_| (visible, signing)));
             }
             latencies
         }));
@@ -177,7 +185,13 @@ async fn sign_all(
     (latencies, signing)
 }
 
-async fn run(publishers: usize, images: usize, bins: Option<u32>, counting: bool) -> Run {
+async fn run(
+    publishers: usize,
+    images: usize,
+    bins: Option<u32>,
+    batch: usize,
+    counting: bool,
+) -> Run {
     let upstream = if std::env::var("BENCH_REGISTRY").is_ok_and(|r| r == "referrers") {
         Registry::Referrers(ocituf_testkit::ReferrersRegistry::start())
     } else {
@@ -222,7 +236,7 @@ async fn run(publishers: usize, images: usize, bins: Option<u32>, counting: bool
     };
     let from = [log_len(publishers_proxy), log_len(signer_proxy.as_ref())];
     let started = Instant::now();
-    let (latencies, signing) = sign_all(&org, &signer, publishers, images).await;
+    let (latencies, signing) = sign_all(&org, &signer, publishers, images, batch).await;
     let elapsed = started.elapsed().as_secs_f64();
     let n = publishers * images;
     let counted = match (publishers_proxy, signer_proxy.as_ref()) {
@@ -278,13 +292,19 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     let counting = std::env::var("BENCH_COUNT").is_ok_and(|v| v == "1");
+    let batch = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|b| b.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    println!("images per sign: {batch}");
     println!(
         "| publishers | images | images/s | p50 sign-to-visible | p99 | p50 of it signing | timestamps published | image pushes s | registry HEAD/s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut mixes = Vec::new();
     for (p, n) in pairs {
-        let r = rt.block_on(run(p, n, bins, counting));
+        let r = rt.block_on(run(p, n, bins, batch, counting));
         println!(
             "| {p} | {} | {:.2} | {:.2} s | {:.2} s | {:.2} s | {} | {:.1} | {:.0} |",
             p * n,

@@ -8,6 +8,8 @@ use ocituf_oci::mapping::{self, Anchor, Hints, RoleClass};
 use ocituf_oci::{ArtifactStore as _, Digest, ManifestRef};
 use ocituf_tuf::metadata::{Envelope, Role as _, Targets};
 use ocituf_writer::{valid_signatures, Authority, Found, MetaRepo, Pin, Result, State};
+use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// How many artifacts claiming one version are examined (junk pushed by anyone with push
 /// rights must not make a submission expensive).
@@ -82,6 +84,91 @@ struct Claim {
     targets: Targets,
 }
 
+/// The delegation reads of submissions judged at once, shared (docs/signer.md "Submission
+/// fates"): a submission waits for a read that starts after it arrived, and one read, for
+/// every name queued before it started, serves them all. That read is as fresh as the one
+/// each would have made, and the root chain and the delegators above the bins are fetched
+/// once per read instead of once per submission.
+#[derive(Default)]
+pub(crate) struct SharedReads {
+    queue: std::sync::Mutex<Vec<Waiting>>,
+    /// Held while a read runs: submissions that arrive meanwhile queue for the next one.
+    reading: tokio::sync::Mutex<()>,
+}
+
+/// A shared read's answer (the error as kind and message: one error serves many).
+type Shared = std::result::Result<Arc<State>, (ocituf_writer::ErrorKind, String)>;
+
+struct Waiting {
+    names: Vec<String>,
+    answer: oneshot::Sender<Shared>,
+}
+
+impl SharedReads {
+    /// The roles the delegation search visits for `names`, read after this call began.
+    /// When the shared read fails, this submission's own names are read alone (so one
+    /// submission's names cannot fail the others').
+    ///
+    /// # Errors
+    /// As [`State::load_for`].
+    async fn load_for(&self, repo: &MetaRepo, pin: &Pin, names: &[String]) -> Result<Arc<State>> {
+        loop {
+            let (tx, mut rx) = oneshot::channel();
+            let queued = self
+                .queue
+                .lock()
+                .map(|mut q| {
+                    q.push(Waiting {
+                        names: names.to_vec(),
+                        answer: tx,
+                    });
+                })
+                .is_ok();
+            if !queued {
+                break;
+            }
+            let reading = self.reading.lock().await;
+            match rx.try_recv() {
+                Ok(Ok(state)) => return Ok(state),
+                Ok(Err(_)) => break,
+                // The read that took this entry was cancelled (its submission timed out).
+                Err(oneshot::error::TryRecvError::Closed) => continue,
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let waiting = self
+                .queue
+                .lock()
+                .map(|mut q| std::mem::take(&mut *q))
+                .unwrap_or_default();
+            if waiting.len() <= 1 {
+                // Alone: read as before, keeping the error whole.
+                drop(waiting);
+                return State::load_for(repo, Some(pin), names).await.map(Arc::new);
+            }
+            let mut all: Vec<String> = waiting
+                .iter()
+                .flat_map(|w| w.names.iter().cloned())
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            let read: Shared = State::load_for(repo, Some(pin), &all)
+                .await
+                .map(Arc::new)
+                .map_err(|e| (e.kind(), e.to_string()));
+            for w in waiting {
+                let _ = w.answer.send(read.clone());
+            }
+            drop(reading);
+            match rx.try_recv() {
+                Ok(Ok(state)) => return Ok(state),
+                // The shared read failed, or it could not take the queue: read alone.
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        State::load_for(repo, Some(pin), names).await.map(Arc::new)
+    }
+}
+
 /// Judge `version` of `role` (`digest`: the manifest the publisher pushed, when it says).
 ///
 /// # Errors
@@ -89,6 +176,7 @@ struct Claim {
 pub(crate) async fn judge(
     repo: &MetaRepo,
     pin: &Pin,
+    reads: &SharedReads,
     role: &str,
     version: u64,
     digest: Option<&Digest>,
@@ -118,9 +206,9 @@ pub(crate) async fn judge(
     // needs the whole walk.
     let names: Vec<String> = first.targets.targets.keys().cloned().collect();
     let state = if names.is_empty() {
-        State::load(repo, Some(pin)).await?
+        Arc::new(State::load(repo, Some(pin)).await?)
     } else {
-        State::load_for(repo, Some(pin), &names).await?
+        reads.load_for(repo, pin, &names).await?
     };
     let Some((newest, auth)) = state.targets.get(role) else {
         return Ok(Verdict::Rejected(Rejection::NotDelegated));

@@ -98,6 +98,8 @@ pub(crate) struct Root {
     wake: Notify,
     pub(crate) status: watch::Sender<RootStatus>,
     pub(crate) counters: Counters,
+    /// Delegation reads shared by submissions judged at once.
+    reads: crate::fate::SharedReads,
 }
 
 /// A running signer: one worker task per root of trust.
@@ -196,6 +198,7 @@ impl Signer {
                 })
                 .0,
                 counters: Counters::default(),
+                reads: crate::fate::SharedReads::default(),
             });
             roots.insert(rc.name.clone(), root.clone());
             tasks.push(tokio::spawn(worker(
@@ -295,7 +298,7 @@ impl Signer {
         let started = std::time::Instant::now();
         let judged = tokio::time::timeout(
             timeout,
-            judge(&root.repo, &root.pin, role, version, digest),
+            judge(&root.repo, &root.pin, &root.reads, role, version, digest),
         )
         .await
         .map_err(|_| {

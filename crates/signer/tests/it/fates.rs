@@ -73,6 +73,59 @@ async fn submission_signed_by_a_key_its_delegator_does_not_name_is_rejected() {
     signer.stop().await;
 }
 
+/// Submissions judged at once share one delegation read (crates/signer/src/fate.rs
+/// `SharedReads`): a forged version submitted beside a valid one is still checked against
+/// the delegator's keys on its own, and only the valid one is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_submission_judged_beside_a_valid_one_is_rejected_alone() {
+    let (org, signer) = org_with_one_image().await;
+    let v1 = org.app_newest().await;
+    let (team, intruder) = (key(TEAM), key(9));
+    let good = org
+        .push_crafted(
+            "app",
+            2,
+            Some(&v1),
+            "acme/app:good",
+            &[&team],
+            Some(&v1.manifest),
+        )
+        .await;
+    let evil = org
+        .push_crafted(
+            "app",
+            2,
+            Some(&v1),
+            "acme/app:evil",
+            &[&intruder],
+            Some(&v1.manifest),
+        )
+        .await;
+    let (good_fate, evil_fate) = tokio::join!(
+        submit(&signer, "app", 2, &good),
+        submit(&signer, "app", 2, &evil)
+    );
+    assert!(
+        matches!(
+            evil_fate,
+            Fate::Rejected {
+                why: Rejection::UnknownKeys { .. }
+            }
+        ),
+        "{evil_fate:?}"
+    );
+    assert!(matches!(good_fate, Fate::Accepted { .. }), "{good_fate:?}");
+    assert_eq!(
+        org.app_newest().await.manifest,
+        good,
+        "the verified version 2"
+    );
+    let status = signer.status("acme").unwrap();
+    assert_eq!(status.roles.get("app"), Some(&2));
+    assert!(!status.forked.contains("app"), "{status:?}");
+    signer.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submission_with_its_signatures_stripped_is_below_threshold_and_rejected() {
     let (org, signer) = org_with_one_image().await;

@@ -169,15 +169,27 @@ impl Org {
     /// Sign acme/app:TAG as the team, reading only the roles its names need (as `ocituf
     /// sign` does); returns every (role, version) written (two bins with hash bins).
     pub async fn sign_all(&self, tag: &str) -> Vec<(String, u64)> {
-        let image =
-            ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap();
-        let store = ocituf_resolver::store::open(&image.repo).unwrap();
-        let manifest = image_manifest(&store, &image).await.unwrap();
-        let batch = [ImageToSign {
-            repository: "acme/app".to_owned(),
-            tag: tag.to_owned(),
-            manifest,
-        }];
+        self.sign_batch(&[tag]).await
+    }
+
+    /// Sign acme/app:TAG for every tag in one run (as `ocituf sign IMAGE...` does: one new
+    /// version per touched role); returns every (role, version) written.
+    pub async fn sign_batch(&self, tags: &[&str]) -> Vec<(String, u64)> {
+        let repository = ImageReference::parse(&format!("{}/acme/app:x", self.registry.addr()))
+            .unwrap()
+            .repo;
+        let store = ocituf_resolver::store::open(&repository).unwrap();
+        let mut batch = Vec::with_capacity(tags.len());
+        for tag in tags {
+            let image =
+                ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap();
+            let manifest = image_manifest(&store, &image).await.unwrap();
+            batch.push(ImageToSign {
+                repository: "acme/app".to_owned(),
+                tag: (*tag).to_owned(),
+                manifest,
+            });
+        }
         let state = State::load_for(&self.repo, Some(&self.pin), &target_names(&batch))
             .await
             .unwrap();
