@@ -153,9 +153,7 @@ impl Org {
 
     /// Push a tiny image unique to `tag` to acme/app:TAG; returns its digest.
     pub async fn push_image(&self, tag: &str) -> Digest {
-        let image =
-            ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap();
-        let store = ocituf_resolver::store::open(&image.repo).unwrap();
+        let store = ocituf_resolver::store::open(&self.image(tag).repo).unwrap();
         ocituf_oci::example_image::push(&store, tag, &format!("image {tag}"))
             .await
             .unwrap()
@@ -175,15 +173,12 @@ impl Org {
     /// Sign acme/app:TAG for every tag in one run (as `ocituf sign IMAGE...` does: one new
     /// version per touched role); returns every (role, version) written.
     pub async fn sign_batch(&self, tags: &[&str]) -> Vec<(String, u64)> {
-        let repository = ImageReference::parse(&format!("{}/acme/app:x", self.registry.addr()))
-            .unwrap()
-            .repo;
+        let repository =
+            RepositoryReference::parse(&format!("{}/acme/app", self.registry.addr())).unwrap();
         let store = ocituf_resolver::store::open(&repository).unwrap();
         let mut batch = Vec::with_capacity(tags.len());
         for tag in tags {
-            let image =
-                ImageReference::parse(&format!("{}/acme/app:{tag}", self.registry.addr())).unwrap();
-            let manifest = image_manifest(&store, &image).await.unwrap();
+            let manifest = image_manifest(&store, &self.image(tag)).await.unwrap();
             batch.push(ImageToSign {
                 repository: "acme/app".to_owned(),
                 tag: (*tag).to_owned(),
